@@ -1,0 +1,40 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="x_assets",
+    version="0.1.0",
+    description="X (Twitter) account and post insights as Dagster assets in DuckDB",
+    packages=find_packages(exclude=["x_assets_tests", "x_assets_tests.*"]),
+    package_data={"x_assets": ["py.typed"]},
+    python_requires=">=3.11",
+    install_requires=[
+        "dagster==1.13.*",
+        "dagster-webserver==1.13.*",
+        "dagster-duckdb==0.29.*",
+        "duckdb>=1.2,<3",
+        "polars>=1.20,<3",
+        "pyarrow>=17",
+        "tweepy==4.17.*",
+        "requests>=2.31",
+        "oauthlib>=3.2",
+        "PyYAML>=6",
+        "pydantic>=2.6,<3",
+    ],
+    extras_require={
+        "dev": [
+            "dagster-dg-cli==1.13.*",
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "ruff==0.17.*",
+            "mypy>=1.10",
+            "types-PyYAML",
+            "types-requests",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "x-assets-emulator=x_assets.emulator.cli:main",
+            "x-assets=x_assets.cli:main",
+        ],
+    },
+)

@@ -1,0 +1,379 @@
+"""The X API v2 read endpoints the connector uses, with the real parameter rules."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import shapes
+from .auth import Credential
+from .world import SUSPENDED, TIMELINE_CAP, Account, Tweet, World
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+ID_RE = re.compile(r"^[0-9]{1,19}$")
+TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{1,3})?Z$")
+EARLIEST = dt.datetime(2010, 11, 6, 0, 0, 1, tzinfo=dt.UTC)
+
+FIELD_PARAMS = ("tweet.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields")
+USER_PARAMS = ("user.fields", "expansions", "tweet.fields")
+TIMELINE_PARAMS = (
+    "max_results", "pagination_token", "start_time", "end_time", "since_id", "until_id", "exclude",
+    *FIELD_PARAMS,
+)
+
+
+class InvalidRequest(Exception):
+    def __init__(self, parameter: str, value: str, message: str) -> None:
+        super().__init__(message)
+        self.body = shapes.invalid_request(parameter, [value], message)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    route: str
+    group: str  # rate-limit bucket
+    tweet_ids: list[str] = field(default_factory=list)  # billable reads in this answer
+    user_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Request:
+    world: World
+    params: dict[str, str]
+    credential: Credential
+
+    def values(self, name: str) -> list[str]:
+        raw = self.params.get(name, "")
+        return [v for v in raw.split(",") if v]
+
+    def fields(self, name: str, allowed: frozenset[str]) -> frozenset[str]:
+        chosen = self.values(name)
+        for value in chosen:
+            if value not in allowed:
+                raise InvalidRequest(
+                    name, value,
+                    f"The `{name}` query parameter value [{value}] is not one of [{','.join(sorted(allowed))}]",
+                )
+        return frozenset(chosen)
+
+    def can_read_timeline(self, account: Account) -> bool:
+        if not account.is_protected:
+            return True
+        return account.owner_label is not None and account.owner_label == self.credential.label
+
+
+def check_params(params: dict[str, str], allowed: tuple[str, ...]) -> None:
+    for name in params:
+        if name not in allowed:
+            raise InvalidRequest(
+                name, params[name], f"The query parameter [{name}] is not one of [{','.join(allowed)}]"
+            )
+
+
+def _list_param(req: Request, name: str, pattern: re.Pattern[str]) -> list[str]:
+    values = req.values(name)
+    if not 1 <= len(values) <= 100:
+        raise InvalidRequest(
+            name, req.params.get(name, ""),
+            f"The number of values in the `{name}` query parameter list [{len(values)}] is not between 1 and 100",
+        )
+    for value in values:
+        if not pattern.match(value):
+            raise InvalidRequest(
+                name, value, f"The `{name}` query parameter value [{value}] does not match {pattern.pattern}"
+            )
+    return values
+
+
+# -- users ---------------------------------------------------------------------------
+def _user_result(req: Request, account: Account | None, parameter: str, value: str,
+                 data: list[dict[str, Any]], errors: list[dict[str, Any]], fields: frozenset[str]) -> None:
+    if account is None:
+        errors.append(shapes.not_found("user", parameter, value))
+    elif account.state == SUSPENDED:
+        errors.append(shapes.suspended(parameter, value))
+    else:
+        data.append(shapes.render_user(req.world, account, fields))
+
+
+def _users_reply(req: Request, route: str, lookups: list[tuple[Account | None, str, str]],
+                 single: bool) -> Reply:
+    fields = req.fields("user.fields", shapes.USER_FIELDS)
+    req.fields("expansions", shapes.USER_EXPANSIONS)
+    data: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for account, parameter, value in lookups:
+        _user_result(req, account, parameter, value, data, errors, fields)
+    body: dict[str, Any] = {}
+    if data:
+        body["data"] = data[0] if single else data
+    if errors:
+        body["errors"] = errors
+    return Reply(200, body, route, "users", user_ids=[u["id"] for u in data])
+
+
+def users_by_usernames(req: Request) -> Reply:
+    check_params(req.params, ("usernames", *USER_PARAMS))
+    names = _list_param(req, "usernames", USERNAME_RE)
+    lookups = [(req.world.by_username.get(n.lower()), "usernames", n) for n in names]
+    return _users_reply(req, "GET /2/users/by", lookups, single=False)
+
+
+def users_by_ids(req: Request) -> Reply:
+    check_params(req.params, ("ids", *USER_PARAMS))
+    ids = _list_param(req, "ids", ID_RE)
+    lookups = [(req.world.accounts.get(int(i)), "ids", i) for i in ids]
+    return _users_reply(req, "GET /2/users", lookups, single=False)
+
+
+def user_by_id(req: Request, user_id: str) -> Reply:
+    check_params(req.params, USER_PARAMS)
+    if not ID_RE.match(user_id):
+        raise InvalidRequest("id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}")
+    account = req.world.accounts.get(int(user_id))
+    return _users_reply(req, "GET /2/users/:id", [(account, "id", user_id)], single=True)
+
+
+def user_by_username(req: Request, username: str) -> Reply:
+    check_params(req.params, USER_PARAMS)
+    if not USERNAME_RE.match(username):
+        raise InvalidRequest(
+            "username", username,
+            f"The `username` query parameter value [{username}] does not match {USERNAME_RE.pattern}",
+        )
+    account = req.world.by_username.get(username.lower())
+    return _users_reply(req, "GET /2/users/by/username/:username", [(account, "username", username)], single=True)
+
+
+# -- tweets --------------------------------------------------------------------------
+def _render_tweets(req: Request, tweets: list[Tweet], reply: Reply) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Render data tweets and build includes and partial errors for the expansions asked."""
+    world = req.world
+    fields = req.fields("tweet.fields", shapes.TWEET_FIELDS)
+    user_fields = req.fields("user.fields", shapes.USER_FIELDS)
+    expansions = req.fields("expansions", shapes.TWEET_EXPANSIONS)
+    data = [shapes.render_tweet(world, t, fields) for t in tweets]
+    extra: dict[str, Any] = {}
+    included: list[Tweet] = []
+    errors: list[dict[str, Any]] = []
+    if "referenced_tweets.id" in expansions or "referenced_tweets.id.author_id" in expansions:
+        seen: set[int] = set()
+        for tweet in tweets:
+            for _, ref_id in tweet.refs:
+                if ref_id in seen:
+                    continue
+                seen.add(ref_id)
+                ref = world.get_tweet(ref_id)
+                author = world.accounts.get(ref.author_id) if ref else None
+                if ref is None or author is None or author.state == SUSPENDED:
+                    errors.append(shapes.not_found("tweet", "referenced_tweets.id", str(ref_id)))
+                elif not req.can_read_timeline(author):
+                    errors.append(
+                        shapes.not_authorized("tweet", "referenced_tweets.id", str(ref_id), section="includes")
+                    )
+                else:
+                    included.append(ref)
+    users: dict[int, Account] = {}
+    if "author_id" in expansions:
+        for tweet in tweets:
+            users.setdefault(tweet.author_id, world.accounts[tweet.author_id])
+    if "referenced_tweets.id.author_id" in expansions:
+        for tweet in included:
+            users.setdefault(tweet.author_id, world.accounts[tweet.author_id])
+    includes: dict[str, Any] = {}
+    if users:
+        includes["users"] = [shapes.render_user(world, a, user_fields) for a in users.values()]
+    if included:
+        includes["tweets"] = [shapes.render_tweet(world, t, fields) for t in included]
+    if includes:
+        extra["includes"] = includes
+    if errors:
+        extra["errors"] = errors
+    reply.tweet_ids = [d["id"] for d in data] + [d["id"] for d in includes.get("tweets", [])]
+    reply.user_ids = [u["id"] for u in includes.get("users", [])]
+    return data, extra
+
+
+def _parse_time(name: str, value: str) -> int:
+    match = TIME_RE.match(value)
+    message = f"Invalid '{name}':'{value}'. '{name}' must be on or after {EARLIEST:%Y-%m-%dT%H:%MZ}"
+    if not match:
+        raise InvalidRequest(name, value, f"Invalid '{name}':'{value}'. Expected format YYYY-MM-DDTHH:mm:ssZ")
+    moment = dt.datetime.fromisoformat(match.group(1)).replace(tzinfo=dt.UTC)
+    if moment < EARLIEST:
+        raise InvalidRequest(name, value, message)
+    return int(moment.timestamp()) * 1000  # second granularity
+
+
+def _token(direction: str, tweet_id: int) -> str:
+    return base64.b32encode(f"{direction}{tweet_id}".encode()).decode().rstrip("=").lower()
+
+
+def _untoken(token: str) -> tuple[str, int]:
+    padded = token.upper() + "=" * (-len(token) % 8)
+    try:
+        raw = base64.b32decode(padded).decode()
+        direction, tweet_id = raw[0], int(raw[1:])
+    except (binascii.Error, UnicodeDecodeError, ValueError, IndexError):
+        raise InvalidRequest(
+            "pagination_token", token, f"The `pagination_token` query parameter value [{token}] is not valid"
+        ) from None
+    if direction not in "np":
+        raise InvalidRequest("pagination_token", token, f"The `pagination_token` query parameter value [{token}] is not valid")
+    return direction, tweet_id
+
+
+def user_timeline(req: Request, user_id: str) -> Reply:
+    route = "GET /2/users/:id/tweets"
+    check_params(req.params, TIMELINE_PARAMS)
+    reply = Reply(200, {}, route, "timeline")
+    raw_max = req.params.get("max_results", "10")
+    if not raw_max.isdigit() or not 5 <= int(raw_max) <= 100:
+        raise InvalidRequest(
+            "max_results", raw_max, f"The `max_results` query parameter value [{raw_max}] is not between 5 and 100"
+        )
+    max_results = int(raw_max)
+    excludes = set(req.values("exclude"))
+    for value in excludes - {"retweets", "replies"}:
+        raise InvalidRequest("exclude", value, f"The `exclude` query parameter value [{value}] is not one of [replies,retweets]")
+    bounds = {}
+    for name in ("since_id", "until_id"):
+        if name in req.params:
+            value = req.params[name]
+            if not ID_RE.match(value):
+                raise InvalidRequest(name, value, f"The `{name}` query parameter value [{value}] does not match {ID_RE.pattern}")
+            bounds[name] = int(value)
+    start_ms = _parse_time("start_time", req.params["start_time"]) if "start_time" in req.params else None
+    end_ms = _parse_time("end_time", req.params["end_time"]) if "end_time" in req.params else None
+    if start_ms is not None and end_ms is not None and start_ms >= end_ms:
+        raise InvalidRequest(
+            "start_time", req.params["start_time"],
+            f"The `start_time` query parameter value [{req.params['start_time']}] must be before the "
+            f"`end_time` query parameter value [{req.params['end_time']}]",
+        )
+    token = _untoken(req.params["pagination_token"]) if "pagination_token" in req.params else None
+    if not ID_RE.match(user_id):
+        raise InvalidRequest("id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}")
+    req.fields("tweet.fields", shapes.TWEET_FIELDS)  # validate before reading anything
+
+    account = req.world.accounts.get(int(user_id))
+    if account is None:
+        reply.body = {"errors": [shapes.not_found("user", "id", user_id)]}
+        return reply
+    if account.state == SUSPENDED:
+        reply.body = {"errors": [shapes.suspended("id", user_id)]}
+        return reply
+    if not req.can_read_timeline(account):
+        reply.body = {"errors": [shapes.not_authorized("user", "id", user_id)]}
+        return reply
+
+    reachable = req.world.visible_tweets(account)[:TIMELINE_CAP]
+    if "retweets" in excludes:
+        reachable = [t for t in reachable if t.retweeted_id is None]
+    if "replies" in excludes:
+        reachable = [t for t in reachable if t.in_reply_to_user_id is None][:800]
+    # since_id/until_id override start_time/end_time; all bounds as the API defines them
+    lower = bounds.get("since_id")
+    upper = bounds.get("until_id")
+    selected = [
+        t for t in reachable
+        if (t.id > lower if lower is not None else start_ms is None or t.created_ms >= start_ms)
+        and (t.id < upper if upper is not None else end_ms is None or t.created_ms <= end_ms + 999)
+    ]
+    if token is None:
+        page, older = selected[:max_results], selected[max_results:]
+    elif token[0] == "n":
+        older_all = [t for t in selected if t.id < token[1]]
+        page, older = older_all[:max_results], older_all[max_results:]
+    else:
+        newer_all = [t for t in selected if t.id > token[1]]
+        page = newer_all[-max_results:]
+        older = [t for t in selected if page and t.id < page[-1].id]
+    if not page:
+        reply.body = {"meta": {"result_count": 0}}
+        return reply
+    data, extra = _render_tweets(req, page, reply)
+    meta: dict[str, Any] = {
+        "result_count": len(page),
+        "newest_id": str(page[0].id),
+        "oldest_id": str(page[-1].id),
+    }
+    if older:
+        meta["next_token"] = _token("n", page[-1].id)
+    if token is not None:
+        meta["previous_token"] = _token("p", page[0].id)
+    reply.body = {"data": data, **extra, "meta": meta}
+    return reply
+
+
+def _tweet_lookup(req: Request, ids: list[str], parameter: str, route: str, group: str, single: bool) -> Reply:
+    reply = Reply(200, {}, route, group)
+    found: list[Tweet] = []
+    errors: list[dict[str, Any]] = []
+    for raw in ids:
+        tweet = req.world.get_tweet(int(raw))
+        author = req.world.accounts.get(tweet.author_id) if tweet else None
+        if tweet is None or author is None or author.state == SUSPENDED:
+            errors.append(shapes.not_found("tweet", parameter, raw))
+        elif not req.can_read_timeline(author):
+            errors.append(shapes.not_authorized("tweet", parameter, raw))
+        else:
+            found.append(tweet)
+    data, extra = _render_tweets(req, found, reply)
+    errors.extend(extra.pop("errors", []))
+    body: dict[str, Any] = {}
+    if data:
+        body["data"] = data[0] if single else data
+    body.update(extra)
+    if errors:
+        body["errors"] = errors
+    reply.body = body
+    return reply
+
+
+def tweets_by_ids(req: Request) -> Reply:
+    check_params(req.params, ("ids", *FIELD_PARAMS))
+    ids = _list_param(req, "ids", ID_RE)
+    return _tweet_lookup(req, ids, "ids", "GET /2/tweets", "tweets", single=False)
+
+
+def tweet_by_id(req: Request, tweet_id: str) -> Reply:
+    check_params(req.params, FIELD_PARAMS)
+    if not ID_RE.match(tweet_id):
+        raise InvalidRequest("id", tweet_id, f"The `id` query parameter value [{tweet_id}] does not match {ID_RE.pattern}")
+    return _tweet_lookup(req, [tweet_id], "id", "GET /2/tweets/:id", "tweet", single=True)
+
+
+ROUTES: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"^/2/users/by$"), users_by_usernames),
+    (re.compile(r"^/2/users/by/username/([^/]+)$"), user_by_username),
+    (re.compile(r"^/2/users$"), users_by_ids),
+    (re.compile(r"^/2/users/([^/]+)/tweets$"), user_timeline),
+    (re.compile(r"^/2/users/([^/]+)$"), user_by_id),
+    (re.compile(r"^/2/tweets$"), tweets_by_ids),
+    (re.compile(r"^/2/tweets/([^/]+)$"), tweet_by_id),
+]
+
+ROUTE_GROUPS = {
+    users_by_usernames: ("GET /2/users/by", "users"),
+    user_by_username: ("GET /2/users/by/username/:username", "users"),
+    users_by_ids: ("GET /2/users", "users"),
+    user_timeline: ("GET /2/users/:id/tweets", "timeline"),
+    user_by_id: ("GET /2/users/:id", "users"),
+    tweets_by_ids: ("GET /2/tweets", "tweets"),
+    tweet_by_id: ("GET /2/tweets/:id", "tweet"),
+}
+
+
+def resolve(path: str) -> tuple[Any, tuple[str, ...]] | None:
+    for pattern, handler in ROUTES:
+        match = pattern.match(path)
+        if match:
+            return handler, match.groups()
+    return None

@@ -1,0 +1,128 @@
+"""Authenticated tweepy clients that reach X_API_BASE_URL instead of tweepy's fixed host.
+
+tweepy 4.17 hard-codes https://api.twitter.com and sets no timeout. A requests
+adapter mounted on the client's session rewrites the host and adds a timeout;
+OAuth 1.0a signatures are computed before the adapter runs, so they stay valid
+for the X hosts. The adapter also remembers the last rate-limit headers, which
+tweepy's dict return type would otherwise throw away.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+
+X_HOSTS = ("https://api.twitter.com", "https://api.x.com")
+DEFAULT_BASE_URL = "https://api.x.com"
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    limit: int | None
+    remaining: int | None
+    reset: int | None  # epoch seconds
+
+
+class XBaseURLAdapter(HTTPAdapter):
+    """Sends X API requests to base_url, with a default timeout."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(pool_maxsize=16)
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        url = request.url or ""
+        for host in X_HOSTS:
+            if url.startswith(host):
+                request.url = self.base_url + url[len(host) :]
+                break
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        response = super().send(request, **kwargs)
+        self._local.rate_limit = _rate_limit_state(response.headers)
+        return response
+
+    @property
+    def last_rate_limit(self) -> RateLimitState | None:
+        return getattr(self._local, "rate_limit", None)
+
+
+def _header_int(headers: Any, name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _rate_limit_state(headers: Any) -> RateLimitState:
+    return RateLimitState(
+        limit=_header_int(headers, "x-rate-limit-limit"),
+        remaining=_header_int(headers, "x-rate-limit-remaining"),
+        reset=_header_int(headers, "x-rate-limit-reset"),
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class ScopeCredentials:
+    """One credential scope: a bearer token, or the four OAuth 1.0a values."""
+
+    label: str  # "default" or "account <name>": safe to log
+    bearer_token: str | None = None
+    consumer_key: str | None = None
+    consumer_secret: str | None = None
+    access_token: str | None = None
+    access_token_secret: str | None = None
+
+    @property
+    def user_auth(self) -> bool:
+        return not self.bearer_token
+
+    def __repr__(self) -> str:  # never show a secret, even in a traceback
+        kind = "bearer" if self.bearer_token else "oauth1"
+        return f"ScopeCredentials({self.label!r}, {kind})"
+
+
+@dataclass
+class XClient:
+    """A tweepy client bound to one credential scope, plus its transport adapter."""
+
+    scope: ScopeCredentials
+    tweepy_client: tweepy.Client
+    adapter: XBaseURLAdapter
+
+    @property
+    def user_auth(self) -> bool:
+        return self.scope.user_auth
+
+
+def make_client(scope: ScopeCredentials, base_url: str = DEFAULT_BASE_URL, timeout: float = 30.0) -> XClient:
+    client = tweepy.Client(
+        bearer_token=scope.bearer_token,
+        consumer_key=scope.consumer_key,
+        consumer_secret=scope.consumer_secret,
+        access_token=scope.access_token,
+        access_token_secret=scope.access_token_secret,
+        return_type=dict,
+        wait_on_rate_limit=False,  # it loops without pause when the reset header is missing
+    )
+    adapter = XBaseURLAdapter(base_url, timeout)
+    for host in X_HOSTS:
+        client.session.mount(host, adapter)
+    return XClient(scope=scope, tweepy_client=client, adapter=adapter)
+
+
+# tweepy and oauthlib log request headers and signing input at DEBUG, which holds
+# secrets. Raising these loggers' own level also silences their child loggers.
+for _name in ("tweepy", "oauthlib", "requests_oauthlib"):
+    _logger = logging.getLogger(_name)
+    if _logger.level < logging.INFO:
+        _logger.setLevel(logging.INFO)
