@@ -1,0 +1,30 @@
+"""Names users and outside tools rely on: environment variables, tables, pools."""
+
+ENV_BEARER_TOKEN = "X_BEARER_TOKEN"
+ENV_CONSUMER_KEY = "X_CONSUMER_KEY"
+ENV_CONSUMER_SECRET = "X_CONSUMER_SECRET"
+ENV_ACCESS_TOKEN = "X_ACCESS_TOKEN"
+ENV_ACCESS_TOKEN_SECRET = "X_ACCESS_TOKEN_SECRET"
+ENV_API_BASE_URL = "X_API_BASE_URL"
+ENV_SOURCE_FILE = "X_SOURCE_FILE"
+ENV_DUCKDB_PATH = "X_DUCKDB_PATH"
+ENV_LOOKBACK_DAYS = "X_LOOKBACK_DAYS"
+
+DEFAULT_API_BASE_URL = "https://api.x.com"
+DEFAULT_SOURCE_FILE = "x_source.yaml"
+DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"  # the file stem must differ from the schema name
+DEFAULT_LOOKBACK_DAYS = 7
+
+GROUP = "x"
+SCHEMA = "x"
+POOL = "x_api"  # one step at a time calls X and writes DuckDB (one writer process)
+PARTITIONS_START = "2024-01-01"
+
+ACCOUNT_INSIGHTS = "account_insights"
+TWEET_INSIGHTS = "tweet_insights"
+ENDPOINTS = (ACCOUNT_INSIGHTS, TWEET_INSIGHTS)
+ACCOUNT_STATUS = "account_status"
+ACCOUNT_REGISTRY = "account_registry"
+
+# Run tag naming the accounts a run is limited to (the new-account sensor sets it).
+ACCOUNTS_TAG = "x/accounts"

@@ -1,0 +1,108 @@
+"""The demo: the bundled emulator, both assets for recent days, into DuckDB, then a summary.
+
+Runs the same asset code and jobs as production; only X_API_BASE_URL and the demo
+credentials point at the emulator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+import dagster as dg
+import duckdb
+
+from . import emulator
+from .constants import (
+    DEFAULT_DUCKDB_PATH,
+    DEFAULT_SOURCE_FILE,
+    ENV_API_BASE_URL,
+    ENV_BEARER_TOKEN,
+    ENV_DUCKDB_PATH,
+    ENV_SOURCE_FILE,
+)
+from .schedules import RANGE_END_TAG, RANGE_START_TAG
+
+DEMO_ENV = {
+    ENV_BEARER_TOKEN: emulator.DEMO_BEARER_TOKEN,
+    "X_PRIVATELABS_BEARER_TOKEN": emulator.DEMO_OWNER_BEARER_TOKEN,
+}
+
+
+@contextmanager
+def demo_environment(base_url: str) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(DEMO_ENV)
+    os.environ[ENV_API_BASE_URL] = base_url
+    os.environ.setdefault(ENV_SOURCE_FILE, DEFAULT_SOURCE_FILE)
+    os.environ.setdefault(ENV_DUCKDB_PATH, DEFAULT_DUCKDB_PATH)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_demo(days: int = 7, out: TextIO = sys.stdout) -> int:
+    today = dt.datetime.now(dt.UTC).date()
+    first = today - dt.timedelta(days=days - 1)
+    with emulator.EmulatorServer() as server, demo_environment(server.base_url):
+        print(f"emulator: {server.base_url}", file=out)
+        from .definitions import build_resources, defs
+
+        resources = build_resources()  # read after the environment points at the emulator
+        instance = dg.DagsterInstance.ephemeral()
+        jobs = [
+            ("account_insights", str(today), {}),
+            ("tweet_insights", f"{first}..{today}", {RANGE_START_TAG: str(first), RANGE_END_TAG: str(today)}),
+        ]
+        ok = True
+        for asset, days_label, tags in jobs:
+            job = defs.resolve_job_def("x_daily_job" if asset == "account_insights" else "tweet_insights_job")
+            result = job.execute_in_process(
+                instance=instance,
+                resources=resources,
+                partition_key=str(today) if not tags else None,
+                tags=tags or None,
+                op_selection=[asset] if asset == "account_insights" else None,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            )
+            print(f"{asset} {days_label}: {'success' if result.success else 'FAILED'}", file=out)
+            ok = ok and result.success
+        print_summary(os.environ[ENV_DUCKDB_PATH], out)
+    return 0 if ok else 1
+
+
+def print_summary(database: str, out: TextIO = sys.stdout) -> None:
+    with duckdb.connect(database, read_only=True) as conn:
+        print(f"\nDuckDB {database}:", file=out)
+        for table in ("account_insights", "tweet_insights", "account_status"):
+            count = conn.execute(f"SELECT count(*) FROM x.{table}").fetchone()
+            print(f"  x.{table}: {count[0] if count else 0} rows", file=out)
+        print("\nLatest account snapshot:", file=out)
+        rows = conn.execute(
+            "SELECT account_name, username, followers_count, tweet_count, like_count FROM x.account_insights "
+            "WHERE date = (SELECT max(date) FROM x.account_insights) ORDER BY followers_count DESC"
+        ).fetchall()
+        for name, username, followers, tweets, likes in rows:
+            print(f"  {name:<24} @{username:<14} followers {followers:>9,}  posts {tweets:>7,}  likes given {likes:>7,}",
+                  file=out)
+        print("\nPosts per account (loaded days):", file=out)
+        rows = conn.execute(
+            "SELECT account_name, count(*), sum(is_retweet::INT), sum(like_count) FROM x.tweet_insights "
+            "GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
+        for name, posts, retweets, likes in rows:
+            print(f"  {name:<24} {posts:>6} posts ({retweets} retweets), {likes or 0:>9,} likes", file=out)
+        print("\nAccounts not fully loaded:", file=out)
+        rows = conn.execute(
+            "SELECT DISTINCT endpoint, username, status, detail FROM x.account_status WHERE status <> 'ok' "
+            "ORDER BY 2, 1"
+        ).fetchall()
+        for endpoint, username, status, detail in rows:
+            print(f"  @{username:<14} {endpoint:<17} {status:<20} {detail[:70]}", file=out)

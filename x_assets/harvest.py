@@ -1,0 +1,175 @@
+"""What one run reads from X, account by account, with every account's outcome recorded.
+
+An account that is suspended, missing, protected or refused never fails the others;
+an account whose calls keep failing is reported, and its stored rows are left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .resources import XSession
+from .source import AccountSpec
+from .transform import tweets_frame
+from .x_api.calls import Caller, XCredentialsRefused, XFatalError, XTransientError
+from .x_api.client import XClient
+from .x_api.reads import LOOKUP_BATCH, chunks, lookup_users, probe_older_posts, timeline_pages
+
+OK, PROTECTED, SUSPENDED, NOT_FOUND = "ok", "protected", "suspended", "not_found"
+REFUSED, FAILED, INCOMPLETE = "credentials_refused", "failed", "incomplete"
+TIMELINE_HORIZON = 3200
+
+
+@dataclass
+class AccountState:
+    spec: AccountSpec
+    account_id: str | None = None
+    username: str | None = None  # as X spells it now, once looked up
+    user: dict[str, Any] | None = None
+    fetched_at: dt.datetime | None = None
+    status: str = OK
+    detail: str = ""
+
+    @property
+    def display_username(self) -> str:
+        return self.username or self.spec.username or ""
+
+    @property
+    def account_name(self) -> str:
+        return self.spec.name or self.display_username or str(self.account_id)
+
+    @property
+    def label(self) -> str:
+        return f"@{self.display_username}" if self.display_username else f"id {self.account_id}"
+
+    def fail(self, status: str, detail: str) -> None:
+        self.status, self.detail = status, detail
+
+
+def _error_status(error: dict[str, Any]) -> tuple[str, str]:
+    problem = str(error.get("type", ""))
+    detail = str(error.get("detail") or error.get("title") or "unavailable")
+    if "suspended" in detail.lower():
+        return SUSPENDED, detail
+    if problem.endswith("/not-authorized-for-resource"):
+        return PROTECTED, detail
+    if problem.endswith("/resource-not-found"):
+        return NOT_FOUND, detail
+    return NOT_FOUND, detail
+
+
+def resolve_accounts(
+    session: XSession, accounts: Iterable[AccountSpec], registry: dict[str, str], caller: Caller,
+) -> tuple[list[AccountState], dict[str, tuple[str, str]]]:
+    """Look every account up (by stored id once known), 100 per request and scope.
+
+    Returns each account's state and the handles resolved for the first time.
+    """
+    states = [AccountState(spec=a, account_id=a.account_id or registry.get(a.key)) for a in accounts]
+    by_scope: dict[str, list[AccountState]] = defaultdict(list)
+    for state in states:
+        by_scope[session.scope_of[state.spec.key]].append(state)
+    first_resolutions: dict[str, tuple[str, str]] = {}
+    for scope, scoped in by_scope.items():
+        client = session.clients[scope]
+        by_name = [s for s in scoped if s.account_id is None]
+        by_id = [s for s in scoped if s.account_id is not None]
+        _lookup(caller, client, by_name, "usernames", lambda s: s.spec.username or "")
+        _lookup(caller, client, by_id, "ids", lambda s: str(s.account_id))
+        for state in by_name:
+            if state.account_id is not None and state.username is not None:
+                first_resolutions[state.spec.key] = (state.account_id, state.username)
+    return states, first_resolutions
+
+
+def _lookup(caller: Caller, client: XClient, states: list[AccountState], key: str, ident: Any) -> None:
+    for batch in chunks(states, LOOKUP_BATCH):
+        values = [ident(s) for s in batch]
+        try:
+            if key == "ids":
+                users, errors = lookup_users(caller, client, ids=values)
+            else:
+                users, errors = lookup_users(caller, client, usernames=values)
+        except XCredentialsRefused as exc:
+            if client.scope.label == "default":
+                raise
+            for state in batch:
+                state.fail(REFUSED, str(exc))
+            continue
+        except XTransientError as exc:
+            for state in batch:
+                state.fail(FAILED, str(exc))
+            continue
+        fetched_at = dt.datetime.now(dt.UTC)
+        # handles are case-insensitive on X, so match them case-insensitively
+        found = {(u["id"] if key == "ids" else u["username"]).lower(): u for u in users}
+        problems = {str(e.get("value", "")).lower(): e for e in errors}
+        for state, value in zip(batch, values, strict=True):
+            user = found.get(value.lower())
+            if user is None:
+                error = problems.get(value.lower(), {"detail": "X returned neither the account nor an error"})
+                state.fail(*_error_status(error))
+                continue
+            state.user, state.fetched_at = user, fetched_at
+            state.account_id, state.username = user["id"], user["username"]
+            if user.get("protected"):
+                state.fail(PROTECTED, "protected account: profile metrics are public, posts are not")
+
+
+@dataclass
+class PostsOutcome:
+    frame: pl.DataFrame
+    pages: int = 0
+    posts_read: int = 0
+    incomplete_days: list[dt.date] = field(default_factory=list)
+
+
+def read_posts(
+    caller: Caller, client: XClient, state: AccountState, first: dt.date, last: dt.date, now: dt.datetime,
+) -> PostsOutcome:
+    """The account's posts created on days first..last, and the days the 3,200-post horizon cut."""
+    assert state.account_id is not None
+    start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    # A window that reaches (nearly) today is read up to now: then the post count alone tells
+    # whether the horizon cut it. Older windows are bounded and checked with a small probe.
+    open_ended = end >= now - dt.timedelta(days=1)
+    pages: list[tuple[dict[str, Any], dt.datetime]] = []
+    posts_read = 0
+    for page in timeline_pages(caller, client, state.account_id, state.label, start, None if open_ended else end):
+        errors = page.body.get("errors") or []
+        if not page.body.get("data") and errors and not pages:
+            state.fail(*_error_status(errors[0]))
+            return PostsOutcome(frame=tweets_frame([], state.account_id, state.display_username, state.account_name))
+        posts_read += len(page.body.get("data") or [])
+        pages.append((page.body, page.fetched_at))
+    frame = tweets_frame(pages, state.account_id, state.display_username, state.account_name)
+    frame = frame.filter(pl.col("created_date").is_between(first, last))
+    tweet_count = ((state.user or {}).get("public_metrics") or {}).get("tweet_count") or 0
+    if open_ended:
+        cut = posts_read >= TIMELINE_HORIZON
+    else:
+        cut = tweet_count > TIMELINE_HORIZON and not probe_older_posts(
+            caller, client, state.account_id, state.label, start
+        )
+    outcome = PostsOutcome(frame=frame, pages=len(pages), posts_read=posts_read)
+    if cut:
+        oldest = frame["created_date"].min() if frame.height else last
+        outcome.incomplete_days = [d for d in _days(first, last) if d <= oldest]  # type: ignore[operator]
+    return outcome
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+__all__ = [
+    "FAILED", "INCOMPLETE", "NOT_FOUND", "OK", "PROTECTED", "REFUSED", "SUSPENDED",
+    "AccountState", "PostsOutcome", "XFatalError", "read_posts", "resolve_accounts",
+]

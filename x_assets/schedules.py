@@ -1,0 +1,52 @@
+"""Daily snapshot, and a lookback that re-reads recent posts while their counts still move."""
+
+
+import datetime as dt
+import os
+
+import dagster as dg
+
+from .constants import DEFAULT_LOOKBACK_DAYS, ENV_LOOKBACK_DAYS
+from .jobs import tweet_insights_job, x_daily_job
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+# 00:30 UTC: yesterday is complete, and its account snapshot is still allowed (see account_insights).
+x_daily_schedule = dg.build_schedule_from_partitioned_job(
+    x_daily_job,
+    name="x_daily_schedule",
+    hour_of_day=0,
+    minute_of_hour=30,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every day at 00:30 UTC: yesterday's account snapshot and posts.",
+)
+
+
+def lookback_days() -> int:
+    raw = os.environ.get(ENV_LOOKBACK_DAYS, str(DEFAULT_LOOKBACK_DAYS))
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_LOOKBACK_DAYS} must be a whole number of days, got {raw!r}") from None
+    if not 1 <= days <= 90:
+        raise ValueError(f"{ENV_LOOKBACK_DAYS} must be between 1 and 90, got {days}")
+    return days
+
+
+@dg.schedule(
+    job=tweet_insights_job,
+    cron_schedule="0 1 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every day at 01:00 UTC: re-read the last X_LOOKBACK_DAYS days of posts (default 7) in one run.",
+)
+def x_tweet_lookback_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Likes and retweets keep changing for days, so recent days are read again."""
+    days = lookback_days()
+    last = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    first = last - dt.timedelta(days=days - 1)
+    return dg.RunRequest(
+        run_key=f"lookback-{first}-{last}",
+        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+    )

@@ -1,0 +1,43 @@
+"""Notice accounts added to the source file and load their reachable history once."""
+
+
+import datetime as dt
+import hashlib
+import json
+
+import dagster as dg
+
+from .constants import ACCOUNTS_TAG, PARTITIONS_START
+from .jobs import tweet_insights_job
+from .resources import XResource
+from .schedules import RANGE_END_TAG, RANGE_START_TAG
+from .source import SourceConfigError, load_source
+from .tables import BUILTIN_COLUMNS
+
+
+@dg.sensor(
+    job=tweet_insights_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When accounts appear in the source file, load their reachable posts (up to 3,200) in one run.",
+)
+def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> dg.SensorResult | dg.SkipReason:
+    """One history run for the new accounts only; the others are not read again."""
+    try:
+        source = load_source(x.source_file, reserved_columns=BUILTIN_COLUMNS)
+    except SourceConfigError as exc:
+        return dg.SkipReason(f"source file unusable, nothing requested: {exc}")
+    current = [a.key for a in source.accounts]
+    seen = set(json.loads(context.cursor)) if context.cursor else set()
+    new = [key for key in current if key not in seen]
+    cursor = json.dumps(sorted(current))
+    if not new:
+        return dg.SensorResult(skip_reason=dg.SkipReason("no new accounts"), cursor=cursor)
+    today = dt.datetime.now(dt.UTC).date()
+    digest = hashlib.sha256(",".join(sorted(new)).encode()).hexdigest()[:16]
+    request = dg.RunRequest(
+        run_key=f"history-{today}-{digest}",
+        tags={RANGE_START_TAG: PARTITIONS_START, RANGE_END_TAG: today.isoformat(), ACCOUNTS_TAG: ",".join(new)},
+    )
+    context.log.info(f"{len(new)} new account(s): {', '.join(new)}; requesting their history")
+    return dg.SensorResult(run_requests=[request], cursor=cursor)

@@ -1,0 +1,165 @@
+"""Table definitions: columns, types and descriptions, the one source for DDL, the UI and the README."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from .constants import ACCOUNT_INSIGHTS, ACCOUNT_REGISTRY, ACCOUNT_STATUS, SCHEMA, TWEET_INSIGHTS
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    dtype: Any  # polars dtype
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    date_column: str  # the partition column (a DATE)
+    key: tuple[str, ...]
+
+    @property
+    def qualified(self) -> str:
+        return f"{SCHEMA}.{self.name}"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def polars_schema(self) -> dict[str, Any]:
+        return {c.name: c.dtype for c in self.columns}
+
+    def empty_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.polars_schema())
+
+    def table_schema(self, default_schema: dict[str, Any] | None = None) -> dg.TableSchema:
+        columns = [dg.TableColumn(c.name, c.sql_type, description=c.description) for c in self.columns]
+        for name, value in (default_schema or {}).items():
+            columns.append(dg.TableColumn(name, sql_type_for(value), description="Constant from default_schema."))
+        return dg.TableSchema(columns=columns)
+
+
+def _c(name: str, sql_type: str, description: str) -> Column:
+    dtypes = {"DATE": pl.Date, "VARCHAR": pl.String, "BIGINT": pl.Int64, "BOOLEAN": pl.Boolean,
+              "TIMESTAMPTZ": UTC_TS}
+    return Column(name, sql_type, dtypes[sql_type], description)
+
+
+ACCOUNT_INSIGHTS_TABLE = Table(
+    name=ACCOUNT_INSIGHTS,
+    date_column="date",
+    key=("date", "account_id"),
+    columns=(
+        _c("date", "DATE", "UTC day of the observation (the partition)."),
+        _c("account_id", "VARCHAR", "Stable numeric X account id."),
+        _c("username", "VARCHAR", "The account's handle when observed, without @."),
+        _c("account_name", "VARCHAR", "The name given in the source file, else the handle as X spells it."),
+        _c("followers_count", "BIGINT", "Followers."),
+        _c("following_count", "BIGINT", "Accounts this account follows."),
+        _c("tweet_count", "BIGINT", "Posts ever published, retweets and replies included (total tweets)."),
+        _c("listed_count", "BIGINT", "Public lists that include the account."),
+        _c("like_count", "BIGINT", "Likes the account has given over its lifetime (total favorites)."),
+        _c("fetched_at", "TIMESTAMPTZ", "When X answered, in UTC."),
+    ),
+)
+
+TWEET_INSIGHTS_TABLE = Table(
+    name=TWEET_INSIGHTS,
+    date_column="created_date",
+    key=("tweet_id",),
+    columns=(
+        _c("created_date", "DATE", "UTC day the post was created (the partition)."),
+        _c("tweet_id", "VARCHAR", "Post id."),
+        _c("account_id", "VARCHAR", "Stable numeric id of the posting account."),
+        _c("username", "VARCHAR", "The account's handle when read, without @."),
+        _c("account_name", "VARCHAR", "The name given in the source file, else the handle as X spells it."),
+        _c("created_at", "TIMESTAMPTZ", "When the post was created, in UTC."),
+        _c("text", "VARCHAR", "Full text: note_tweet.text for long posts, else text."),
+        _c("lang", "VARCHAR", "Language X detected (BCP 47; 'und' when undetermined)."),
+        _c("is_retweet", "BOOLEAN", "The post is a retweet (repost) of another post."),
+        _c("is_quote", "BOOLEAN", "The post quotes another post."),
+        _c("is_reply", "BOOLEAN", "The post replies to another post."),
+        _c("retweet_count", "BIGINT", "Retweets as X reports them; for a retweet, the original's count."),
+        _c("own_retweet_count", "BIGINT", "Retweets of this post itself: 0 for a retweet, else retweet_count."),
+        _c("original_tweet_id", "VARCHAR", "For a retweet, the id of the original post."),
+        _c("original_retweet_count", "BIGINT", "For a retweet, the original's retweets; NULL if it is unavailable."),
+        _c("like_count", "BIGINT", "Likes (favorites); 0 for a retweet, as X reports it."),
+        _c("reply_count", "BIGINT", "Replies."),
+        _c("quote_count", "BIGINT", "Quotes."),
+        _c("bookmark_count", "BIGINT", "Bookmarks; NULL when X does not report it."),
+        _c("impression_count", "BIGINT", "Impressions; NULL when X does not report it."),
+        _c("fetched_at", "TIMESTAMPTZ", "When X answered, in UTC."),
+    ),
+)
+
+ACCOUNT_STATUS_TABLE = Table(
+    name=ACCOUNT_STATUS,
+    date_column="date",
+    key=("date", "account_id", "username", "endpoint"),
+    columns=(
+        _c("date", "DATE", "UTC day of the slice the status is about."),
+        _c("account_id", "VARCHAR", "Numeric account id; NULL when a handle could not be resolved."),
+        _c("username", "VARCHAR", "Handle, as configured or as X spells it."),
+        _c("account_name", "VARCHAR", "Name from the source file, else the handle."),
+        _c("endpoint", "VARCHAR", "account_insights or tweet_insights."),
+        _c("status", "VARCHAR", "ok, protected, suspended, not_found, credentials_refused, failed or incomplete."),
+        _c("detail", "VARCHAR", "What happened, in words."),
+    ),
+)
+
+ACCOUNT_REGISTRY_TABLE = Table(
+    name=ACCOUNT_REGISTRY,
+    date_column="resolved_at",
+    key=("account_key",),
+    columns=(
+        _c("account_key", "VARCHAR", "The source-file entry: username:<handle> or id:<id>."),
+        _c("account_id", "VARCHAR", "The id the entry resolved to, the first time."),
+        _c("username", "VARCHAR", "The handle at that time."),
+        _c("resolved_at", "TIMESTAMPTZ", "When the handle was first resolved."),
+    ),
+)
+
+BUILTIN_COLUMNS = frozenset(
+    c.name for t in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE) for c in t.columns
+)
+
+
+def sql_type_for(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "BIGINT"
+    if isinstance(value, float):
+        return "DOUBLE"
+    if isinstance(value, dt.date):
+        return "DATE"
+    return "VARCHAR"
+
+
+def with_default_schema(frame: pl.DataFrame, default_schema: dict[str, Any]) -> pl.DataFrame:
+    """Append the constant columns; typed so an all-NULL value still gets a column type."""
+    if not default_schema:
+        return frame
+    return frame.with_columns(pl.lit(value).alias(name) for name, value in default_schema.items())
+
+
+def markdown_reference() -> str:
+    """The README's table reference, generated from the definitions above."""
+    parts = []
+    for table in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE):
+        parts.append(f"#### `{table.qualified}` (key: {', '.join(table.key)})\n")
+        parts.append("| column | type | meaning |\n|---|---|---|")
+        parts.extend(f"| `{c.name}` | {c.sql_type} | {c.description} |" for c in table.columns)
+        parts.append("")
+    return "\n".join(parts)

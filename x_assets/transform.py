@@ -1,0 +1,106 @@
+"""API pages to table rows, column-wise in polars (no Python object per field)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, UTC_TS
+
+METRICS = ("retweet_count", "reply_count", "like_count", "quote_count", "bookmark_count", "impression_count")
+RAW_TWEET_SCHEMA: dict[str, Any] = {
+    "id": pl.String,
+    "text": pl.String,
+    "created_at": pl.String,
+    "lang": pl.String,
+    "public_metrics": pl.Struct({m: pl.Int64 for m in METRICS}),
+    "referenced_tweets": pl.List(pl.Struct({"type": pl.String, "id": pl.String})),
+    "note_tweet": pl.Struct({"text": pl.String}),
+}
+API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+def _referenced(kind: str) -> pl.Expr:
+    refs = pl.col("referenced_tweets")
+    return refs.list.eval(pl.element().struct.field("type") == kind).list.any().fill_null(False)
+
+
+def tweets_frame(
+    pages: Iterable[tuple[dict[str, Any], dt.datetime]],
+    account_id: str,
+    username: str,
+    account_name: str,
+) -> pl.DataFrame:
+    """tweet_insights rows for one account's timeline pages (body, fetched_at)."""
+    frames: list[pl.DataFrame] = []
+    originals: dict[str, int | None] = {}
+    for body, fetched_at in pages:
+        data = body.get("data")
+        if not data:
+            continue
+        for included in (body.get("includes") or {}).get("tweets", []):
+            originals[included["id"]] = (included.get("public_metrics") or {}).get("retweet_count")
+        page = pl.DataFrame(data, schema=RAW_TWEET_SCHEMA, strict=False)
+        frames.append(page.with_columns(pl.lit(fetched_at, dtype=UTC_TS).alias("fetched_at")))
+    if not frames:
+        return TWEET_INSIGHTS_TABLE.empty_frame()
+    raw = pl.concat(frames).unique("id", keep="first", maintain_order=True)
+    metric = pl.col("public_metrics").struct.field
+    retweeted = pl.col("referenced_tweets").list.eval(
+        pl.element().filter(pl.element().struct.field("type") == "retweeted").struct.field("id")
+    ).list.first()
+    created_at = pl.col("created_at").str.strptime(UTC_TS, API_TIME_FORMAT)
+    frame = raw.select(
+        created_at.dt.date().alias("created_date"),
+        pl.col("id").alias("tweet_id"),
+        pl.lit(account_id).alias("account_id"),
+        pl.lit(username).alias("username"),
+        pl.lit(account_name).alias("account_name"),
+        created_at.alias("created_at"),
+        pl.coalesce(pl.col("note_tweet").struct.field("text"), pl.col("text")).alias("text"),
+        pl.col("lang"),
+        _referenced("retweeted").alias("is_retweet"),
+        _referenced("quoted").alias("is_quote"),
+        _referenced("replied_to").alias("is_reply"),
+        metric("retweet_count").alias("retweet_count"),
+        retweeted.alias("original_tweet_id"),
+        *(metric(m).alias(m) for m in METRICS if m != "retweet_count"),
+        pl.col("fetched_at"),
+    )
+    lookup = pl.DataFrame(
+        {"original_tweet_id": list(originals), "original_retweet_count": list(originals.values())},
+        schema={"original_tweet_id": pl.String, "original_retweet_count": pl.Int64},
+    )
+    frame = frame.join(lookup, on="original_tweet_id", how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("is_retweet")).then(0).otherwise(pl.col("retweet_count")).alias("own_retweet_count"),
+        # only a retweet has an original in this sense; quotes keep their own counts
+        pl.when(pl.col("is_retweet")).then(pl.col("original_retweet_count")).alias("original_retweet_count"),
+    )
+    return frame.select(TWEET_INSIGHTS_TABLE.column_names).cast(TWEET_INSIGHTS_TABLE.polars_schema())
+
+
+def accounts_frame(rows: list[dict[str, Any]], day: dt.date) -> pl.DataFrame:
+    """account_insights rows from looked-up users: dicts with user, account_name, fetched_at."""
+    if not rows:
+        return ACCOUNT_INSIGHTS_TABLE.empty_frame()
+    records = []
+    for row in rows:
+        user, metrics = row["user"], row["user"].get("public_metrics") or {}
+        records.append(
+            {
+                "date": day,
+                "account_id": user["id"],
+                "username": user["username"],
+                "account_name": row["account_name"],
+                "followers_count": metrics.get("followers_count"),
+                "following_count": metrics.get("following_count"),
+                "tweet_count": metrics.get("tweet_count"),
+                "listed_count": metrics.get("listed_count"),
+                "like_count": metrics.get("like_count"),
+                "fetched_at": row["fetched_at"],
+            }
+        )
+    return pl.DataFrame(records, schema=ACCOUNT_INSIGHTS_TABLE.polars_schema())
