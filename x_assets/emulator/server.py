@@ -61,7 +61,9 @@ class EmulatorServer:
         return self.emulator.world
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="x-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="x-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -239,7 +239,8 @@ class World:
                     ms = day_start + sec * 1000
                     kind = "original" if author.state == CAPPED else _pick_kind(rng)
                     tweet = self._make_tweet(rng, author, ms, kind, recent)
-                    recent.append(tweet)
+                    if not author.is_protected:  # protected posts cannot be retweeted or quoted
+                        recent.append(tweet)
                     if len(recent) > 400:
                         del recent[: len(recent) - 400]
         for account in self.accounts.values():
