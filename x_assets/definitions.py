@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dagster as dg
 
@@ -27,8 +28,11 @@ from .sensors import x_new_accounts_sensor
 from .warehouse import Warehouse
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource]:
-    """Secrets as EnvVars (the UI shows names, not values); plain settings as values."""
+def build_resources(**x_settings: Any) -> dict[str, dg.ConfigurableResource]:
+    """Secrets as EnvVars (the UI shows names, not values); plain settings as values.
+
+    x_settings override XResource fields such as max_attempts or backoff_seconds.
+    """
     return {
         "x": XResource(
             bearer_token=env_or_none(ENV_BEARER_TOKEN),
@@ -38,6 +42,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             access_token_secret=env_or_none(ENV_ACCESS_TOKEN_SECRET),
             base_url=os.environ.get(ENV_API_BASE_URL) or DEFAULT_API_BASE_URL,
             source_file=os.environ.get(ENV_SOURCE_FILE) or DEFAULT_SOURCE_FILE,
+            **x_settings,
         ),
         "warehouse": Warehouse(database=os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH),
     }

@@ -12,15 +12,19 @@ from .jobs import tweet_insights_job, x_daily_job
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
-# 00:30 UTC: yesterday is complete, and its account snapshot is still allowed (see account_insights).
-x_daily_schedule = dg.build_schedule_from_partitioned_job(
-    x_daily_job,
-    name="x_daily_schedule",
-    hour_of_day=0,
-    minute_of_hour=30,
+
+@dg.schedule(
+    job=x_daily_job,
+    cron_schedule="30 0 * * *",
+    execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every day at 00:30 UTC: yesterday's account snapshot and posts.",
 )
+def x_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Yesterday is complete at 00:30, and its account snapshot may still be taken (see account_insights)."""
+    # Not build_schedule_from_partitioned_job: today is a partition too (end_offset=1), so it would pick today.
+    day = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    return dg.RunRequest(run_key=f"daily-{day}", partition_key=day.isoformat())
 
 
 def lookback_days() -> int:

@@ -84,23 +84,20 @@ class Project:
     def resources(self, **x_overrides: Any) -> dict[str, Any]:
         from x_assets.definitions import build_resources
 
-        resources = build_resources()
-        if x_overrides:
-            resources["x"] = resources["x"].model_copy(update=x_overrides)
-        return resources
+        return build_resources(**x_overrides)
 
     def materialize(
         self, assets: list[str], partition: str | None = None, days: tuple[dt.date, dt.date] | None = None,
         tags: dict[str, str] | None = None, **x_overrides: Any,
     ) -> dg.ExecuteInProcessResult:
-        from x_assets.definitions import defs
+        from x_assets import assets as asset_module
 
         all_tags = dict(tags or {})
         if days is not None:
             all_tags["dagster/asset_partition_range_start"] = str(days[0])
             all_tags["dagster/asset_partition_range_end"] = str(days[1])
         return dg.materialize(
-            [defs.resolve_assets_def(name) for name in assets],
+            [getattr(asset_module, name) for name in assets],
             resources=self.resources(**x_overrides),
             partition_key=partition,
             tags=all_tags or None,

@@ -132,8 +132,11 @@ class Caller:
         state = client.adapter.last_rate_limit
         if state is None or state.remaining is None or state.remaining > 0 or state.reset is None:
             return
-        wait = state.reset - self.policy.clock() + random.uniform(0.5, 1.5)
-        if 0 < wait <= self.policy.max_rate_limit_wait_seconds:
+        until_reset = state.reset - self.policy.clock()
+        if until_reset <= 0:  # the window has already turned over (we may have just waited for it)
+            return
+        wait = until_reset + random.uniform(0.5, 1.5)
+        if wait <= self.policy.max_rate_limit_wait_seconds:
             self._sleep(wait, f"{what}: rate-limit window used up ({client.scope.label})", rate_limit=True)
 
     def call(self, client: XClient, endpoint: str, what: str, fn: Callable[[], Any]) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""account_insights against the emulator: snapshots keyed by id, states recorded, no past days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .conftest import TODAY, Project, account_by_name, control
+
+
+def snapshot(project: Project, day: dt.date) -> dict[str, dict]:
+    frame = project.frame(f"SELECT * FROM x.account_insights WHERE date = DATE '{day}'")
+    return {row["account_id"]: row for row in frame.to_dicts()}
+
+
+def test_snapshot_matches_the_world(project: Project) -> None:
+    result = project.materialize(["account_insights"], partition=str(TODAY))
+    assert result.success
+    rows = snapshot(project, TODAY)
+    world = project.server.world
+    expected = {"AcmeNews", "GlobexDev", "InitechHQ", "LockedVault", "PrivateLabs"}  # protected ones included
+    assert {r["username"] for r in rows.values()} == expected
+    for username in expected:
+        account = account_by_name(project.server, username)
+        row = rows[str(account.id)]
+        assert row == {
+            "date": TODAY,
+            "account_id": str(account.id),
+            "username": account.username,
+            "account_name": "Acme News" if username == "AcmeNews" else account.username,
+            "followers_count": account.followers_count,
+            "following_count": account.following_count,
+            "tweet_count": world.tweet_count(account),
+            "listed_count": account.listed_count,
+            "like_count": account.like_count,
+            "fetched_at": row["fetched_at"],
+            "client": "acme",
+            "region": "emea",
+        }
+        assert row["fetched_at"].tzinfo is not None
+    statuses = dict(project.query(
+        "SELECT username, status FROM x.account_status WHERE endpoint = 'account_insights' AND date = ?", [TODAY]))
+    assert statuses["BannedBrand"] == "suspended" and statuses["GoneForGood"] == "not_found"
+    assert statuses["LockedVault"] == "protected" and statuses["AcmeNews"] == "ok"
+    assert project.query(
+        "SELECT account_id FROM x.account_status WHERE username = 'GoneForGood'")[0][0] is None
+
+
+def test_rerun_replaces_the_snapshot(project: Project) -> None:
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    control(project.server, "POST", "/advance", {"steps": 1})
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    rows = snapshot(project, TODAY)
+    assert len(rows) == 5 == project.query("SELECT count(*) FROM x.account_insights")[0][0]
+    acme = account_by_name(project.server, "AcmeNews")
+    assert rows[str(acme.id)]["followers_count"] == acme.followers_count  # the newer observation
+    assert project.query("SELECT count(*) FROM x.account_status WHERE endpoint = 'account_insights'")[0][0] == 7
+
+
+def test_yesterday_can_be_observed_but_not_earlier(project: Project) -> None:
+    assert project.materialize(["account_insights"], partition=str(TODAY - dt.timedelta(days=1))).success
+    result = project.materialize(["account_insights"], partition=str(TODAY - dt.timedelta(days=2)))
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "X keeps no history of follower or post counts" in failure.message
+    assert project.query("SELECT count(*) FROM x.account_insights WHERE date = ?", [TODAY - dt.timedelta(days=2)]) \
+        == [(0,)]
+    assert project.stats()["requests_total"] == 2  # the refused run asked X nothing
+
+
+def test_a_renamed_handle_keeps_its_id_and_a_freed_handle_is_not_followed(project: Project) -> None:
+    acme = account_by_name(project.server, "AcmeNews")
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    control(project.server, "POST", "/rename", {"account_id": str(acme.id), "username": "AcmeMedia"})
+    squatter = control(project.server, "POST", "/users", {"username": "AcmeNews"})
+    control(project.server, "POST", "/advance", {"steps": 1})
+    control(project.server, "POST", "/stats/reset")
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    rows = snapshot(project, TODAY)
+    assert squatter["id"] not in rows
+    assert rows[str(acme.id)]["username"] == "AcmeMedia"
+    assert rows[str(acme.id)]["account_name"] == "Acme News"  # the configured name is kept
+    assert rows[str(acme.id)]["followers_count"] == acme.followers_count
+    # later runs looked the account up by its stored id, not by the handle
+    assert project.query("SELECT account_id FROM x.account_registry WHERE account_key = 'username:acmenews'") == [
+        (str(acme.id),)]
+    # only the handles never resolved (the suspended and the missing one) are tried by handle again
+    assert project.stats()["requests"] == {"GET /2/users/by": 1, "GET /2/users": 2}
+
+
+def test_new_default_schema_column_is_added_to_existing_tables(project: Project) -> None:
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    project.write_source({**project.source, "default_schema": {"client": "acme", "region": "emea", "tier": 2}})
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    tiers = project.query("SELECT DISTINCT tier FROM x.account_insights")
+    assert tiers == [(2,)]
+    assert project.query("SELECT count(*) FROM x.account_insights")[0][0] == 5

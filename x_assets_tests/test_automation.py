@@ -1,0 +1,93 @@
+"""Schedules, the new-account sensor, and the Definitions as Dagster loads them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from x_assets.constants import ACCOUNTS_TAG
+from x_assets.definitions import defs
+from x_assets.resources import XResource
+from x_assets.schedules import x_daily_schedule, x_tweet_lookback_schedule
+from x_assets.sensors import x_new_accounts_sensor
+
+from .conftest import TODAY, Project, account_by_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} >= {"account_insights",
+                                                                                  "tweet_insights"}
+    assert {s.name for s in repo.schedule_defs} == {"x_daily_schedule", "x_tweet_lookback_schedule"}
+    assert {s.name for s in repo.sensor_defs} == {"x_new_accounts_sensor"}
+
+
+def test_dagster_definitions_validate_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "x_assets.definitions"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_daily_schedule_requests_yesterday() -> None:
+    when = dt.datetime(2026, 3, 5, 0, 30, tzinfo=dt.UTC)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                            repository_def=defs.get_repository_def())
+        requests = list(x_daily_schedule.evaluate_tick(context).run_requests or [])
+    assert [r.partition_key for r in requests] == ["2026-03-04"]
+    assert x_daily_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_lookback_schedule_requests_one_ranged_run(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    when = dt.datetime(2026, 3, 5, 1, 0, tzinfo=dt.UTC)
+    for days, start in ((None, "2026-02-26"), ("3", "2026-03-02")):
+        if days:
+            monkeypatch.setenv("X_LOOKBACK_DAYS", days)
+        context = dg.build_schedule_context(scheduled_execution_time=when)
+        (request,) = x_tweet_lookback_schedule.evaluate_tick(context).run_requests or []
+        assert request.tags["dagster/asset_partition_range_start"] == start
+        assert request.tags["dagster/asset_partition_range_end"] == "2026-03-04"
+
+
+def test_sensor_requests_history_for_new_accounts_only(project: Project) -> None:
+    x = XResource(source_file=str(project.tmp / "x_source.yaml"))
+    first = x_new_accounts_sensor(dg.build_sensor_context(cursor=None, resources={"x": x}))
+    assert len(first.run_requests) == 1  # first sight: every account's history once
+    cursor = first.cursor
+    quiet = x_new_accounts_sensor(dg.build_sensor_context(cursor=cursor, resources={"x": x}))
+    assert not quiet.run_requests
+
+    project.write_source({**project.source, "accounts": [*project.source["accounts"], {"username": "HooliTech"}]})
+    result = x_new_accounts_sensor(dg.build_sensor_context(cursor=cursor, resources={"x": x}))
+    (request,) = result.run_requests
+    assert request.tags[ACCOUNTS_TAG] == "username:hoolitech"
+    assert request.tags["dagster/asset_partition_range_end"] == str(TODAY)
+    assert "username:hoolitech" in json.loads(result.cursor)
+
+    # the requested run loads only the new account, over its whole reachable history
+    start = dt.date.fromisoformat(request.tags["dagster/asset_partition_range_start"])
+    outcome = project.materialize(["tweet_insights"], days=(start, TODAY), tags={ACCOUNTS_TAG: request.tags[ACCOUNTS_TAG]})
+    assert outcome.success
+    hooli = account_by_name(project.server, "HooliTech")
+    assert project.query("SELECT DISTINCT account_id FROM x.tweet_insights") == [(str(hooli.id),)]
+    assert project.query("SELECT count(*) FROM x.tweet_insights")[0][0] == len(project.server.world.visible_tweets(hooli))
+    timeline_paths = [p for p in project.stats()["requests_by_path"] if p.endswith("/tweets")]
+    assert timeline_paths == [f"/2/users/{hooli.id}/tweets"]
+
+
+def test_sensor_skips_an_unusable_source_file(project: Project) -> None:
+    (project.tmp / "x_source.yaml").write_text("acounts: []\n")
+    x = XResource(source_file=str(project.tmp / "x_source.yaml"))
+    result = x_new_accounts_sensor(dg.build_sensor_context(cursor=None, resources={"x": x}))
+    assert isinstance(result, dg.SkipReason) and "unknown key 'acounts'" in (result.skip_message or "")

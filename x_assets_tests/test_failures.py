@@ -1,0 +1,150 @@
+"""Failures never lose or tear data: faults from the emulator, over HTTP, through real runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import pytest
+
+from x_assets import loads
+
+from .conftest import TODAY, Project, account_by_name, control
+
+WEEK = (TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1))
+FAST = {"backoff_seconds": 0.01, "max_attempts": 3}
+
+
+def table(project: Project, name: str) -> list[tuple[Any, ...]]:
+    return project.query(f"SELECT * FROM x.{name} ORDER BY ALL")
+
+
+def failure_message(result: Any) -> str:
+    return str(result.get_step_failure_events()[0].step_failure_data.error.to_string())
+
+
+def test_one_failing_account_keeps_its_rows_and_fails_the_run_by_name(project: Project) -> None:
+    assert project.materialize(["tweet_insights"], days=WEEK).success
+    acme = account_by_name(project.server, "AcmeNews")
+    before_acme = project.query("SELECT * FROM x.tweet_insights WHERE account_id = ? ORDER BY ALL", [str(acme.id)])
+    control(project.server, "POST", "/advance", {"steps": 1})
+    control(project.server, "POST", "/faults", {"kind": "server_error", "path": f"/2/users/{acme.id}/tweets"})
+    result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
+    assert not result.success
+    message = failure_message(result)
+    assert "@AcmeNews" in message and "503" in message and "gave up after 3 attempts" in message
+    after_acme = project.query("SELECT * FROM x.tweet_insights WHERE account_id = ? ORDER BY ALL", [str(acme.id)])
+    assert after_acme == before_acme  # kept as it was
+    globex = account_by_name(project.server, "GlobexDev")
+    likes = dict(project.query("SELECT tweet_id, like_count FROM x.tweet_insights WHERE account_id = ?",
+                               [str(globex.id)]))
+    assert all(likes[str(t.id)] == t.like_count for t in project.server.world.visible_tweets(globex)
+               if str(t.id) in likes and t.retweeted_id is None)  # the others got the new numbers
+    assert project.query("SELECT DISTINCT status FROM x.account_status WHERE username = 'AcmeNews' "
+                         "AND endpoint = 'tweet_insights'") == [("failed",)]
+    assert project.stats()["faults"] == {"server_error": 3}
+
+
+def test_transient_faults_are_retried_then_succeed(project: Project) -> None:
+    control(project.server, "POST", "/faults", {"rules": [
+        {"kind": "server_error", "every": 3, "times": 2, "status": 502},
+        {"kind": "truncated", "every": 5, "times": 1},
+        {"kind": "reset", "every": 7, "times": 1},
+    ]})
+    result = project.materialize(["tweet_insights"], days=WEEK, backoff_seconds=0.01, max_attempts=5)
+    assert result.success
+    metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
+    assert metadata["retries"].value == 4
+    assert project.stats()["faults"] == {"server_error": 2, "truncated": 1, "reset": 1}
+    # the same run without faults, into another file, loads the same rows
+    faulty = project.query("SELECT * EXCLUDE (fetched_at) FROM x.tweet_insights ORDER BY ALL")
+    control(project.server, "DELETE", "/faults")
+    project.monkeypatch.setenv("X_DUCKDB_PATH", str(project.tmp / "clean.duckdb"))
+    assert project.materialize(["tweet_insights"], days=WEEK).success
+    project.monkeypatch.setenv("X_DUCKDB_PATH", project.database)
+    with duckdb.connect(str(project.tmp / "clean.duckdb"), read_only=True) as conn:
+        expected = conn.execute("SELECT * EXCLUDE (fetched_at) FROM x.tweet_insights ORDER BY ALL").fetchall()
+    assert faulty == expected and len(faulty) > 50
+
+
+@pytest.mark.parametrize("reset_in", [1.0, None])
+def test_rate_limits_are_waited_out(project: Project, reset_in: float | None) -> None:
+    control(project.server, "POST", "/faults", {"kind": "rate_limit", "reset_in": reset_in, "times": 2, "every": 2})
+    result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
+    assert result.success
+    metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
+    assert metadata["rate_limit_waits"].value == 2
+    assert project.stats()["faults"] == {"rate_limit": 2}
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("credits_depleted", "no API credits left"),
+        ("usage_capped", "waiting will not help"),
+        ("client_not_enrolled", "not attached to a Project"),
+        ("unauthorized", "refused the credentials of scope 'default'"),
+    ],
+)
+def test_fatal_answers_fail_fast_without_retry_or_write(project: Project, kind: str, words: str) -> None:
+    assert project.materialize(["tweet_insights"], days=WEEK).success
+    before = table(project, "tweet_insights")
+    control(project.server, "POST", "/stats/reset")
+    control(project.server, "POST", "/faults", {"kind": kind, "every": 3, "credential": "default-bearer"})
+    result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
+    assert not result.success
+    assert words in failure_message(result)
+    failure = result.get_step_failure_events()[0].step_failure_data
+    assert failure.user_failure_data is not None  # Failure(allow_retries=False)
+    assert project.stats()["requests_by_credential"]["default-bearer"] == 3  # no retry after the fatal answer
+    assert table(project, "tweet_insights") == before
+
+
+def test_refused_override_credentials_are_recorded_not_fatal(project: Project) -> None:
+    project.monkeypatch.setenv("TEST_PRIVATELABS_TOKEN", "revoked-token")
+    result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
+    assert result.success
+    statuses = dict(project.query("SELECT username, status FROM x.account_status WHERE date = ? AND "
+                                  "endpoint = 'tweet_insights'", [WEEK[0]]))
+    assert statuses["PrivateLabs"] == "credentials_refused" and statuses["AcmeNews"] == "ok"
+    assert project.query("SELECT count(DISTINCT username) FROM x.tweet_insights")[0][0] == 3
+
+
+def test_a_failed_write_leaves_the_tables_as_before(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert project.materialize(["tweet_insights", "account_insights"], partition=str(TODAY)).success
+    before = {t: table(project, t) for t in ("tweet_insights", "account_status", "account_insights")}
+    control(project.server, "POST", "/advance", {"steps": 2})
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")  # after the slice was deleted and re-inserted, inside the transaction
+
+    monkeypatch.setattr(loads, "_replace_statuses", broken)
+    result = project.materialize(["tweet_insights"], partition=str(TODAY))
+    assert not result.success and "disk full" in failure_message(result)
+    assert {t: table(project, t) for t in before} == before
+
+
+def test_secrets_never_reach_logs_metadata_or_tables(project: Project, capfd: pytest.CaptureFixture[str]) -> None:
+    secret = "sEcReT-bearer-9f8e7d"
+    owner_secret = "sEcReT-owner-1a2b3c"
+    control(project.server, "POST", "/credentials", {"label": "secret-default", "bearer_token": secret})
+    private = account_by_name(project.server, "PrivateLabs")
+    control(project.server, "POST", "/credentials",
+            {"label": "secret-owner", "bearer_token": owner_secret, "owner_of": str(private.id)})
+    project.monkeypatch.setenv("X_BEARER_TOKEN", secret)
+    project.monkeypatch.setenv("TEST_PRIVATELABS_TOKEN", owner_secret)
+    ok = project.materialize(["tweet_insights", "account_insights"], partition=str(TODAY))
+    assert ok.success
+    control(project.server, "POST", "/faults", {"kind": "unauthorized"})
+    failed = project.materialize(["tweet_insights"], partition=str(TODAY))
+    assert not failed.success
+    texts = [capfd.readouterr().out, capfd.readouterr().err]
+    for run in (ok, failed):
+        for record in project.instance.all_logs(run.run_id):
+            texts.append(repr(record))
+    for name in ("tweet_insights", "account_insights", "account_status", "account_registry"):
+        texts.append(repr(project.query(f"SELECT * FROM x.{name}")))
+    blob = "\n".join(texts)
+    assert secret not in blob and owner_secret not in blob
+    assert "refused the credentials" in blob  # the failure itself was logged
