@@ -1,6 +1,5 @@
 """The two tables, as daily-partitioned assets that write their own slices."""
 
-
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -37,8 +36,9 @@ def _only_accounts(context: dg.AssetExecutionContext) -> list[str] | None:
     return [key for key in tag.split(",") if key] if tag else None
 
 
-def _run(context: dg.AssetExecutionContext, x: XResource, endpoint: str,
-         load: Callable[[dt.date, dt.date], LoadResult]) -> dg.MaterializeResult:
+def _run(
+    context: dg.AssetExecutionContext, x: XResource, endpoint: str, load: Callable[[dt.date, dt.date], LoadResult]
+) -> dg.MaterializeResult:
     try:
         session = x.open()
         if endpoint not in session.source.endpoints:
@@ -80,8 +80,12 @@ def _markdown(frame: Any) -> str:
 )
 def account_insights(context: dg.AssetExecutionContext, x: XResource, warehouse: Warehouse) -> dg.MaterializeResult:
     """Daily snapshot per account: followers, following, total posts, lists and likes given."""
-    return _run(context, x, "account_insights", lambda first, last: load_account_insights(
-        x, warehouse, first, last, context.log, _only_accounts(context)))
+    return _run(
+        context,
+        x,
+        "account_insights",
+        lambda first, last: load_account_insights(x, warehouse, first, last, context.log, _only_accounts(context)),
+    )
 
 
 @dg.asset(
@@ -94,5 +98,9 @@ def account_insights(context: dg.AssetExecutionContext, x: XResource, warehouse:
 )
 def tweet_insights(context: dg.AssetExecutionContext, x: XResource, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per post, by UTC creation day: text, language, flags and engagement counts."""
-    return _run(context, x, "tweet_insights", lambda first, last: load_tweet_insights(
-        x, warehouse, first, last, context.log, _only_accounts(context)))
+    return _run(
+        context,
+        x,
+        "tweet_insights",
+        lambda first, last: load_tweet_insights(x, warehouse, first, last, context.log, _only_accounts(context)),
+    )

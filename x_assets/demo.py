@@ -90,8 +90,10 @@ def print_summary(database: str, out: TextIO = sys.stdout) -> None:
             "WHERE date = (SELECT max(date) FROM x.account_insights) ORDER BY followers_count DESC"
         ).fetchall()
         for name, username, followers, tweets, likes in rows:
-            print(f"  {name:<24} @{username:<14} followers {followers:>9,}  posts {tweets:>7,}  likes given {likes:>7,}",
-                  file=out)
+            print(
+                f"  {name:<24} @{username:<14} followers {followers:>9,}  posts {tweets:>7,}  likes given {likes:>7,}",
+                file=out,
+            )
         print("\nPosts per account (loaded days):", file=out)
         rows = conn.execute(
             "SELECT account_name, count(*), sum(is_retweet::INT), sum(like_count) FROM x.tweet_insights "

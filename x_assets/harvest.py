@@ -17,7 +17,7 @@ import polars as pl
 from .resources import XSession
 from .source import AccountSpec
 from .transform import tweets_frame
-from .x_api.calls import Caller, XCredentialsRefused, XFatalError, XTransientError
+from .x_api.calls import Caller, XCredentialsRefusedError, XFatalError, XTransientError
 from .x_api.client import XClient
 from .x_api.reads import LOOKUP_BATCH, chunks, lookup_users, probe_older_posts, timeline_pages
 
@@ -65,7 +65,10 @@ def _error_status(error: dict[str, Any]) -> tuple[str, str]:
 
 
 def resolve_accounts(
-    session: XSession, accounts: Iterable[AccountSpec], registry: dict[str, str], caller: Caller,
+    session: XSession,
+    accounts: Iterable[AccountSpec],
+    registry: dict[str, str],
+    caller: Caller,
 ) -> tuple[list[AccountState], dict[str, tuple[str, str]]]:
     """Look every account up (by stored id once known), 100 per request and scope.
 
@@ -96,7 +99,7 @@ def _lookup(caller: Caller, client: XClient, states: list[AccountState], key: st
                 users, errors = lookup_users(caller, client, ids=values)
             else:
                 users, errors = lookup_users(caller, client, usernames=values)
-        except XCredentialsRefused as exc:
+        except XCredentialsRefusedError as exc:
             if client.scope.label == "default":
                 raise
             for state in batch:
@@ -131,7 +134,12 @@ class PostsOutcome:
 
 
 def read_posts(
-    caller: Caller, client: XClient, state: AccountState, first: dt.date, last: dt.date, now: dt.datetime,
+    caller: Caller,
+    client: XClient,
+    state: AccountState,
+    first: dt.date,
+    last: dt.date,
+    now: dt.datetime,
 ) -> PostsOutcome:
     """The account's posts created on days first..last, and the days the 3,200-post horizon cut."""
     assert state.account_id is not None
@@ -170,6 +178,16 @@ def _days(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 __all__ = [
-    "FAILED", "INCOMPLETE", "NOT_FOUND", "OK", "PROTECTED", "REFUSED", "SUSPENDED",
-    "AccountState", "PostsOutcome", "XFatalError", "read_posts", "resolve_accounts",
+    "FAILED",
+    "INCOMPLETE",
+    "NOT_FOUND",
+    "OK",
+    "PROTECTED",
+    "REFUSED",
+    "SUSPENDED",
+    "AccountState",
+    "PostsOutcome",
+    "XFatalError",
+    "read_posts",
+    "resolve_accounts",
 ]

@@ -20,7 +20,7 @@ from .source import AccountSpec
 from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table, with_default_schema
 from .transform import accounts_frame
 from .warehouse import Log, Warehouse, ensure_table, read_registry, remember_resolutions, replace_slice, transaction
-from .x_api.calls import Caller, CallStats, XCredentialsRefused, XTransientError
+from .x_api.calls import Caller, CallStats, XCredentialsRefusedError, XTransientError
 
 POST_READ_USD = 0.005
 USER_READ_USD = 0.010
@@ -98,7 +98,9 @@ def check_observable(first: dt.date, last: dt.date, today: dt.date) -> None:
 
 
 def status_frame(
-    states: Sequence[AccountState], days: Sequence[dt.date], endpoint: str,
+    states: Sequence[AccountState],
+    days: Sequence[dt.date],
+    endpoint: str,
     incomplete: dict[str, list[dt.date]] | None = None,
 ) -> pl.DataFrame:
     rows = []
@@ -108,15 +110,23 @@ def status_frame(
             status, detail = state.status, state.detail
             if day in cut and status == OK:
                 status, detail = INCOMPLETE, "beyond the 3,200 most recent posts X lets a timeline reach"
-            rows.append({
-                "date": day, "account_id": state.account_id, "username": state.display_username,
-                "account_name": state.account_name, "endpoint": endpoint, "status": status, "detail": detail,
-            })
+            rows.append(
+                {
+                    "date": day,
+                    "account_id": state.account_id,
+                    "username": state.display_username,
+                    "account_name": state.account_name,
+                    "endpoint": endpoint,
+                    "status": status,
+                    "detail": detail,
+                }
+            )
     return pl.DataFrame(rows, schema=ACCOUNT_STATUS_TABLE.polars_schema())
 
 
-def _replace_statuses(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, days: tuple[dt.date, dt.date],
-                      endpoint: str) -> None:
+def _replace_statuses(
+    conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, days: tuple[dt.date, dt.date], endpoint: str
+) -> None:
     conn.register("_statuses", frame.to_arrow())
     try:
         conn.execute(
@@ -131,8 +141,15 @@ def _replace_statuses(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, days
 
 
 def _write(
-    warehouse: Warehouse, log: Log, session: XSession, table: Table, frame: pl.DataFrame,
-    days: tuple[dt.date, dt.date], read_ids: list[str], statuses: pl.DataFrame, endpoint: str,
+    warehouse: Warehouse,
+    log: Log,
+    session: XSession,
+    table: Table,
+    frame: pl.DataFrame,
+    days: tuple[dt.date, dt.date],
+    read_ids: list[str],
+    statuses: pl.DataFrame,
+    endpoint: str,
     first_resolutions: dict[str, tuple[str, str]],
 ) -> int:
     extra = session.source.default_schema
@@ -147,8 +164,9 @@ def _write(
     return written
 
 
-def _open(x: XResource, warehouse: Warehouse, log: Log, only: Sequence[str] | None,
-          caller: Caller) -> tuple[XSession, list[AccountState], dict[str, tuple[str, str]]]:
+def _open(
+    x: XResource, warehouse: Warehouse, log: Log, only: Sequence[str] | None, caller: Caller
+) -> tuple[XSession, list[AccountState], dict[str, tuple[str, str]]]:
     session = x.open()
     accounts = select_accounts(session, only, log)
     with warehouse.connect(log) as conn:
@@ -162,8 +180,13 @@ def _users_read(states: Sequence[AccountState]) -> int:
 
 
 def load_account_insights(
-    x: XResource, warehouse: Warehouse, first: dt.date, last: dt.date, log: Log,
-    only: Sequence[str] | None = None, today: dt.date | None = None,
+    x: XResource,
+    warehouse: Warehouse,
+    first: dt.date,
+    last: dt.date,
+    log: Log,
+    only: Sequence[str] | None = None,
+    today: dt.date | None = None,
 ) -> LoadResult:
     """Snapshot every account's profile metrics under the days first..last (yesterday or today)."""
     check_observable(first, last, today or dt.datetime.now(dt.UTC).date())
@@ -176,18 +199,33 @@ def load_account_insights(
     frame = pl.concat([accounts_frame(rows, day) for day in days])
     read_ids = [s.account_id for s in observed if s.account_id]
     statuses = status_frame(states, days, ACCOUNT_INSIGHTS)
-    written = _write(warehouse, log, session, ACCOUNT_INSIGHTS_TABLE, frame, (first, last), read_ids, statuses,
-                     ACCOUNT_INSIGHTS, first_resolutions)
+    written = _write(
+        warehouse,
+        log,
+        session,
+        ACCOUNT_INSIGHTS_TABLE,
+        frame,
+        (first, last),
+        read_ids,
+        statuses,
+        ACCOUNT_INSIGHTS,
+        first_resolutions,
+    )
     for state in states:
         if state.status not in (OK, PROTECTED):
             log.warning(f"{state.label}: {state.status}: {state.detail}")
     log.info(f"account_insights {first}..{last}: {written} row(s) for {len(observed)} of {len(states)} account(s)")
-    return LoadResult(ACCOUNT_INSIGHTS, (first, last), states, written, stats, users_read=_users_read(states),
-                      preview=frame.head(5))
+    return LoadResult(
+        ACCOUNT_INSIGHTS, (first, last), states, written, stats, users_read=_users_read(states), preview=frame.head(5)
+    )
 
 
 def load_tweet_insights(
-    x: XResource, warehouse: Warehouse, first: dt.date, last: dt.date, log: Log,
+    x: XResource,
+    warehouse: Warehouse,
+    first: dt.date,
+    last: dt.date,
+    log: Log,
     only: Sequence[str] | None = None,
 ) -> LoadResult:
     """Every account's posts created on days first..last, each account's window read once."""
@@ -205,7 +243,7 @@ def load_tweet_insights(
         state.status, state.detail = OK, ""  # the timeline decides whether a protected account is readable
         try:
             outcome = read_posts(caller, client, state, first, last, now)
-        except XCredentialsRefused as exc:
+        except XCredentialsRefusedError as exc:
             if client.scope.label == DEFAULT_SCOPE:
                 raise
             state.fail(REFUSED, str(exc))
@@ -226,12 +264,33 @@ def load_tweet_insights(
                 f"{state.label}: days {outcome.incomplete_days[0]}..{outcome.incomplete_days[-1]} lie beyond the "
                 "3,200 most recent posts X lets a timeline reach; loaded what could be read, slice marked incomplete"
             )
-        log.info(f"account {i}/{len(readable)} {state.label}: {outcome.frame.height} post(s) in "
-                 f"{outcome.pages} page(s), {sum(stats.requests.values())} request(s) so far")
+        log.info(
+            f"account {i}/{len(readable)} {state.label}: {outcome.frame.height} post(s) in "
+            f"{outcome.pages} page(s), {sum(stats.requests.values())} request(s) so far"
+        )
     frame = pl.concat(frames) if frames else TWEET_INSIGHTS_TABLE.empty_frame()
     statuses = status_frame(states, days_in(first, last), TWEET_INSIGHTS, incomplete)
-    written = _write(warehouse, log, session, TWEET_INSIGHTS_TABLE, frame, (first, last), read_ids, statuses,
-                     TWEET_INSIGHTS, first_resolutions)
+    written = _write(
+        warehouse,
+        log,
+        session,
+        TWEET_INSIGHTS_TABLE,
+        frame,
+        (first, last),
+        read_ids,
+        statuses,
+        TWEET_INSIGHTS,
+        first_resolutions,
+    )
     log.info(f"tweet_insights {first}..{last}: {written} post(s) for {len(read_ids)} of {len(states)} account(s)")
-    return LoadResult(TWEET_INSIGHTS, (first, last), states, written, stats, posts_read=posts_read,
-                      users_read=_users_read(states), incomplete=incomplete, preview=frame.head(5))
+    return LoadResult(
+        TWEET_INSIGHTS,
+        (first, last),
+        states,
+        written,
+        stats,
+        posts_read=posts_read,
+        users_read=_users_read(states),
+        incomplete=incomplete,
+        preview=frame.head(5),
+    )

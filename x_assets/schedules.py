@@ -1,6 +1,5 @@
 """Daily snapshot, and a lookback that re-reads recent posts while their counts still move."""
 
-
 import datetime as dt
 import os
 

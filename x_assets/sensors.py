@@ -1,6 +1,5 @@
 """Notice accounts added to the source file and load their reachable history once."""
 
-
 import datetime as dt
 import hashlib
 import json

@@ -37,8 +37,8 @@ class Table:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
-    def polars_schema(self) -> dict[str, Any]:
-        return {c.name: c.dtype for c in self.columns}
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema({c.name: c.dtype for c in self.columns})
 
     def empty_frame(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.polars_schema())
@@ -51,8 +51,7 @@ class Table:
 
 
 def _c(name: str, sql_type: str, description: str) -> Column:
-    dtypes = {"DATE": pl.Date, "VARCHAR": pl.String, "BIGINT": pl.Int64, "BOOLEAN": pl.Boolean,
-              "TIMESTAMPTZ": UTC_TS}
+    dtypes = {"DATE": pl.Date, "VARCHAR": pl.String, "BIGINT": pl.Int64, "BOOLEAN": pl.Boolean, "TIMESTAMPTZ": UTC_TS}
     return Column(name, sql_type, dtypes[sql_type], description)
 
 
@@ -163,3 +162,7 @@ def markdown_reference() -> str:
         parts.extend(f"| `{c.name}` | {c.sql_type} | {c.description} |" for c in table.columns)
         parts.append("")
     return "\n".join(parts)
+
+
+if __name__ == "__main__":  # python -m x_assets.tables: the README's table reference
+    print(markdown_reference())

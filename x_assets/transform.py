@@ -49,9 +49,11 @@ def tweets_frame(
         return TWEET_INSIGHTS_TABLE.empty_frame()
     raw = pl.concat(frames).unique("id", keep="first", maintain_order=True)
     metric = pl.col("public_metrics").struct.field
-    retweeted = pl.col("referenced_tweets").list.eval(
-        pl.element().filter(pl.element().struct.field("type") == "retweeted").struct.field("id")
-    ).list.first()
+    retweeted = (
+        pl.col("referenced_tweets")
+        .list.eval(pl.element().filter(pl.element().struct.field("type") == "retweeted").struct.field("id"))
+        .list.first()
+    )
     created_at = pl.col("created_at").str.strptime(UTC_TS, API_TIME_FORMAT)
     frame = raw.select(
         created_at.dt.date().alias("created_date"),

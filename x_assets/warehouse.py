@@ -47,8 +47,10 @@ class Warehouse(DuckDBResource):
                 if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
                     raise
                 if not announced:
-                    log.info(f"DuckDB file {self.database} is locked by another process; waiting for it "
-                             f"(up to {self.lock_timeout_seconds:.0f}s)")
+                    log.info(
+                        f"DuckDB file {self.database} is locked by another process; waiting for it "
+                        f"(up to {self.lock_timeout_seconds:.0f}s)"
+                    )
                     announced = True
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)

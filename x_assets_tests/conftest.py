@@ -87,8 +87,12 @@ class Project:
         return build_resources(**x_overrides)
 
     def materialize(
-        self, assets: list[str], partition: str | None = None, days: tuple[dt.date, dt.date] | None = None,
-        tags: dict[str, str] | None = None, **x_overrides: Any,
+        self,
+        assets: list[str],
+        partition: str | None = None,
+        days: tuple[dt.date, dt.date] | None = None,
+        tags: dict[str, str] | None = None,
+        **x_overrides: Any,
     ) -> dg.ExecuteInProcessResult:
         from x_assets import assets as asset_module
 
@@ -137,8 +141,9 @@ def utc_date(ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).date()
 
 
-def expected_tweet_rows(server: EmulatorServer, username: str, first: dt.date, last: dt.date,
-                        name: str | None = None) -> dict[str, dict[str, Any]]:
+def expected_tweet_rows(
+    server: EmulatorServer, username: str, first: dt.date, last: dt.date, name: str | None = None
+) -> dict[str, dict[str, Any]]:
     """tweet_insights rows as they should be, computed from the world's objects, not its JSON."""
     world = server.world
     account = account_by_name(server, username)

@@ -37,12 +37,14 @@ def test_snapshot_matches_the_world(project: Project) -> None:
             "region": "emea",
         }
         assert row["fetched_at"].tzinfo is not None
-    statuses = dict(project.query(
-        "SELECT username, status FROM x.account_status WHERE endpoint = 'account_insights' AND date = ?", [TODAY]))
+    statuses = dict(
+        project.query(
+            "SELECT username, status FROM x.account_status WHERE endpoint = 'account_insights' AND date = ?", [TODAY]
+        )
+    )
     assert statuses["BannedBrand"] == "suspended" and statuses["GoneForGood"] == "not_found"
     assert statuses["LockedVault"] == "protected" and statuses["AcmeNews"] == "ok"
-    assert project.query(
-        "SELECT account_id FROM x.account_status WHERE username = 'GoneForGood'")[0][0] is None
+    assert project.query("SELECT account_id FROM x.account_status WHERE username = 'GoneForGood'")[0][0] is None
 
 
 def test_rerun_replaces_the_snapshot(project: Project) -> None:
@@ -62,8 +64,9 @@ def test_yesterday_can_be_observed_but_not_earlier(project: Project) -> None:
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "X keeps no history of follower or post counts" in failure.message
-    assert project.query("SELECT count(*) FROM x.account_insights WHERE date = ?", [TODAY - dt.timedelta(days=2)]) \
-        == [(0,)]
+    assert project.query("SELECT count(*) FROM x.account_insights WHERE date = ?", [TODAY - dt.timedelta(days=2)]) == [
+        (0,)
+    ]
     assert project.stats()["requests_total"] == 2  # the refused run asked X nothing
 
 
@@ -82,7 +85,8 @@ def test_a_renamed_handle_keeps_its_id_and_a_freed_handle_is_not_followed(projec
     assert rows[str(acme.id)]["followers_count"] == acme.followers_count
     # later runs looked the account up by its stored id, not by the handle
     assert project.query("SELECT account_id FROM x.account_registry WHERE account_key = 'username:acmenews'") == [
-        (str(acme.id),)]
+        (str(acme.id),)
+    ]
     # only the handles never resolved (the suspended and the missing one) are tried by handle again
     assert project.stats()["requests"] == {"GET /2/users/by": 1, "GET /2/users": 2}
 

@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
-    assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} >= {"account_insights",
-                                                                                  "tweet_insights"}
+    assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} >= {"account_insights", "tweet_insights"}
     assert {s.name for s in repo.schedule_defs} == {"x_daily_schedule", "x_tweet_lookback_schedule"}
     assert {s.name for s in repo.sensor_defs} == {"x_new_accounts_sensor"}
 
@@ -33,7 +32,10 @@ def test_definitions_load() -> None:
 def test_dagster_definitions_validate_cli() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "x_assets.definitions"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
@@ -42,8 +44,9 @@ def test_dagster_definitions_validate_cli() -> None:
 def test_daily_schedule_requests_yesterday() -> None:
     when = dt.datetime(2026, 3, 5, 0, 30, tzinfo=dt.UTC)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                            repository_def=defs.get_repository_def())
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
+        )
         requests = list(x_daily_schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2026-03-04"]
     assert x_daily_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -77,11 +80,15 @@ def test_sensor_requests_history_for_new_accounts_only(project: Project) -> None
 
     # the requested run loads only the new account, over its whole reachable history
     start = dt.date.fromisoformat(request.tags["dagster/asset_partition_range_start"])
-    outcome = project.materialize(["tweet_insights"], days=(start, TODAY), tags={ACCOUNTS_TAG: request.tags[ACCOUNTS_TAG]})
+    outcome = project.materialize(
+        ["tweet_insights"], days=(start, TODAY), tags={ACCOUNTS_TAG: request.tags[ACCOUNTS_TAG]}
+    )
     assert outcome.success
     hooli = account_by_name(project.server, "HooliTech")
     assert project.query("SELECT DISTINCT account_id FROM x.tweet_insights") == [(str(hooli.id),)]
-    assert project.query("SELECT count(*) FROM x.tweet_insights")[0][0] == len(project.server.world.visible_tweets(hooli))
+    assert project.query("SELECT count(*) FROM x.tweet_insights")[0][0] == len(
+        project.server.world.visible_tweets(hooli)
+    )
     timeline_paths = [p for p in project.stats()["requests_by_path"] if p.endswith("/tweets")]
     assert timeline_paths == [f"/2/users/{hooli.id}/tweets"]
 

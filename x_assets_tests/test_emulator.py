@@ -17,8 +17,8 @@ from x_assets.emulator import (
     DEMO_CONSUMER_SECRET,
     DEMO_OWNER_BEARER_TOKEN,
     EmulatorServer,
+    shapes,
 )
-from x_assets.emulator import shapes
 from x_assets.emulator.world import iso_ms, snowflake_ms
 from x_assets.x_api.client import ScopeCredentials, XClient, make_client
 
@@ -59,10 +59,12 @@ def test_full_timeline_arrives_once_in_order(server: EmulatorServer, client: XCl
 def test_previous_token_walks_back(server: EmulatorServer, client: XClient) -> None:
     account = account_by_name(server, "AcmeNews")
     first = client.tweepy_client.get_users_tweets(account.id, max_results=10)
-    second = client.tweepy_client.get_users_tweets(account.id, max_results=10,
-                                                   pagination_token=first["meta"]["next_token"])
-    back = client.tweepy_client.get_users_tweets(account.id, max_results=10,
-                                                 pagination_token=second["meta"]["previous_token"])
+    second = client.tweepy_client.get_users_tweets(
+        account.id, max_results=10, pagination_token=first["meta"]["next_token"]
+    )
+    back = client.tweepy_client.get_users_tweets(
+        account.id, max_results=10, pagination_token=second["meta"]["previous_token"]
+    )
     assert [t["id"] for t in back["data"]] == [t["id"] for t in first["data"]]
 
 
@@ -142,7 +144,12 @@ def test_users_lookup_states_and_error_shapes(server: EmulatorServer, client: XC
     assert set(users) == {"AcmeNews", "LockedVault"}  # handles match case-insensitively
     assert users["LockedVault"]["protected"] is True
     assert set(users["AcmeNews"]["public_metrics"]) == {
-        "followers_count", "following_count", "tweet_count", "listed_count", "like_count"}
+        "followers_count",
+        "following_count",
+        "tweet_count",
+        "listed_count",
+        "like_count",
+    }
     errors = {e["value"]: e for e in body["errors"]}
     assert errors["BannedBrand"] == shapes.suspended("usernames", "BannedBrand")
     assert errors["BannedBrand"]["title"] == "Forbidden"
@@ -225,8 +232,12 @@ def test_bad_bearer_and_bad_oauth_signature_get_401(server: EmulatorServer) -> N
     with pytest.raises(tweepy.Unauthorized) as info:
         bad.tweepy_client.get_users(usernames=["AcmeNews"])
     assert info.value.response.json() == shapes.UNAUTHORIZED
-    oauth = dict(consumer_key=DEMO_CONSUMER_KEY, consumer_secret=DEMO_CONSUMER_SECRET,
-                 access_token=DEMO_ACCESS_TOKEN, access_token_secret=DEMO_ACCESS_TOKEN_SECRET)
+    oauth = dict(
+        consumer_key=DEMO_CONSUMER_KEY,
+        consumer_secret=DEMO_CONSUMER_SECRET,
+        access_token=DEMO_ACCESS_TOKEN,
+        access_token_secret=DEMO_ACCESS_TOKEN_SECRET,
+    )
     good = make_client(ScopeCredentials("oauth", **oauth), server.base_url)
     body = good.tweepy_client.get_users(usernames=["AcmeNews"], user_fields=["public_metrics"], user_auth=True)
     assert body["data"][0]["username"] == "AcmeNews"
@@ -253,21 +264,38 @@ def test_rate_limit_headers_exactly_once_and_enforced(server: EmulatorServer) ->
 @pytest.mark.parametrize(
     ("fault", "exc_type", "status", "check"),
     [
-        ({"kind": "rate_limit", "reset_in": 30}, tweepy.TooManyRequests, 429,
-         lambda e: e.reset_time is not None and e.reset_time > time.time() + 20),
+        (
+            {"kind": "rate_limit", "reset_in": 30},
+            tweepy.TooManyRequests,
+            429,
+            lambda e: e.reset_time is not None and e.reset_time > time.time() + 20,
+        ),
         ({"kind": "rate_limit", "reset_in": None}, tweepy.TooManyRequests, 429, lambda e: e.reset_time is None),
-        ({"kind": "server_error", "status": 503}, tweepy.TwitterServerError, 503,
-         lambda e: e.response.text.startswith("<!DOCTYPE html>")),
-        ({"kind": "usage_capped"}, tweepy.TooManyRequests, 429,
-         lambda e: e.response.json()["type"].endswith("/usage-capped")),
+        (
+            {"kind": "server_error", "status": 503},
+            tweepy.TwitterServerError,
+            503,
+            lambda e: e.response.text.startswith("<!DOCTYPE html>"),
+        ),
+        (
+            {"kind": "usage_capped"},
+            tweepy.TooManyRequests,
+            429,
+            lambda e: e.response.json()["type"].endswith("/usage-capped"),
+        ),
         ({"kind": "credits_depleted"}, tweepy.HTTPException, 402, lambda e: e.response.json()["title"]),
-        ({"kind": "client_not_enrolled"}, tweepy.Forbidden, 403,
-         lambda e: e.response.json()["reason"] == "client-not-enrolled"),
+        (
+            {"kind": "client_not_enrolled"},
+            tweepy.Forbidden,
+            403,
+            lambda e: e.response.json()["reason"] == "client-not-enrolled",
+        ),
         ({"kind": "unauthorized"}, tweepy.Unauthorized, 401, lambda e: e.response.json() == shapes.UNAUTHORIZED),
     ],
 )
-def test_injected_http_faults(server: EmulatorServer, client: XClient, fault: dict, exc_type: type,
-                              status: int, check: object) -> None:
+def test_injected_http_faults(
+    server: EmulatorServer, client: XClient, fault: dict, exc_type: type, status: int, check: object
+) -> None:
     control(server, "POST", "/faults", {**fault, "times": 1})
     with pytest.raises(exc_type) as info:
         client.tweepy_client.get_users(usernames=["AcmeNews"])

@@ -62,15 +62,29 @@ def test_tweet_lookups_match_recorded_shapes(server: EmulatorServer, client: XCl
     acme = account_by_name(server, "AcmeNews")
     ids = [str(t.id) for t in server.world.visible_tweets(acme)[:2]]
     assert shape(client.tweepy_client.get_tweets(ids)) == shape(
-        recorded("get_tweets__ids_1293593516040269825_1293595870563381249.json"))
+        recorded("get_tweets__ids_1293593516040269825_1293595870563381249.json")
+    )
     assert shape(client.tweepy_client.get_tweet(ids[0])) == shape(recorded("get_tweet__id_1293593516040269825.json"))
 
 
 def test_cli_prints_base_url_first_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "x_assets.emulator", "--port", "0", "--accounts", "2", "--days", "3",
-         "--fault", "server_error:every=1,times=1,status=502"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "x_assets.emulator",
+            "--port",
+            "0",
+            "--accounts",
+            "2",
+            "--days",
+            "3",
+            "--fault",
+            "server_error:every=1,times=1,status=502",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -88,6 +102,10 @@ def test_cli_prints_base_url_first_and_stops_on_sigterm() -> None:
 
 
 def test_cli_rejects_a_bad_fault_option() -> None:
-    result = subprocess.run([sys.executable, "-m", "x_assets.emulator", "--fault", "meteor:every=2"],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "x_assets.emulator", "--fault", "meteor:every=2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2 and "unknown fault kind 'meteor'" in result.stderr

@@ -37,21 +37,33 @@ def test_one_failing_account_keeps_its_rows_and_fails_the_run_by_name(project: P
     after_acme = project.query("SELECT * FROM x.tweet_insights WHERE account_id = ? ORDER BY ALL", [str(acme.id)])
     assert after_acme == before_acme  # kept as it was
     globex = account_by_name(project.server, "GlobexDev")
-    likes = dict(project.query("SELECT tweet_id, like_count FROM x.tweet_insights WHERE account_id = ?",
-                               [str(globex.id)]))
-    assert all(likes[str(t.id)] == t.like_count for t in project.server.world.visible_tweets(globex)
-               if str(t.id) in likes and t.retweeted_id is None)  # the others got the new numbers
-    assert project.query("SELECT DISTINCT status FROM x.account_status WHERE username = 'AcmeNews' "
-                         "AND endpoint = 'tweet_insights'") == [("failed",)]
+    likes = dict(
+        project.query("SELECT tweet_id, like_count FROM x.tweet_insights WHERE account_id = ?", [str(globex.id)])
+    )
+    assert all(
+        likes[str(t.id)] == t.like_count
+        for t in project.server.world.visible_tweets(globex)
+        if str(t.id) in likes and t.retweeted_id is None
+    )  # the others got the new numbers
+    assert project.query(
+        "SELECT DISTINCT status FROM x.account_status WHERE username = 'AcmeNews' AND endpoint = 'tweet_insights'"
+    ) == [("failed",)]
     assert project.stats()["faults"] == {"server_error": 3}
 
 
 def test_transient_faults_are_retried_then_succeed(project: Project) -> None:
-    control(project.server, "POST", "/faults", {"rules": [
-        {"kind": "server_error", "every": 3, "times": 2, "status": 502},
-        {"kind": "truncated", "every": 5, "times": 1},
-        {"kind": "reset", "every": 7, "times": 1},
-    ]})
+    control(
+        project.server,
+        "POST",
+        "/faults",
+        {
+            "rules": [
+                {"kind": "server_error", "every": 3, "times": 2, "status": 502},
+                {"kind": "truncated", "every": 5, "times": 1},
+                {"kind": "reset", "every": 7, "times": 1},
+            ]
+        },
+    )
     result = project.materialize(["tweet_insights"], days=WEEK, backoff_seconds=0.01, max_attempts=5)
     assert result.success
     metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
@@ -105,8 +117,11 @@ def test_refused_override_credentials_are_recorded_not_fatal(project: Project) -
     project.monkeypatch.setenv("TEST_PRIVATELABS_TOKEN", "revoked-token")
     result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
     assert result.success
-    statuses = dict(project.query("SELECT username, status FROM x.account_status WHERE date = ? AND "
-                                  "endpoint = 'tweet_insights'", [WEEK[0]]))
+    statuses = dict(
+        project.query(
+            "SELECT username, status FROM x.account_status WHERE date = ? AND endpoint = 'tweet_insights'", [WEEK[0]]
+        )
+    )
     assert statuses["PrivateLabs"] == "credentials_refused" and statuses["AcmeNews"] == "ok"
     assert project.query("SELECT count(DISTINCT username) FROM x.tweet_insights")[0][0] == 3
 
@@ -130,8 +145,12 @@ def test_secrets_never_reach_logs_metadata_or_tables(project: Project, capfd: py
     owner_secret = "sEcReT-owner-1a2b3c"
     control(project.server, "POST", "/credentials", {"label": "secret-default", "bearer_token": secret})
     private = account_by_name(project.server, "PrivateLabs")
-    control(project.server, "POST", "/credentials",
-            {"label": "secret-owner", "bearer_token": owner_secret, "owner_of": str(private.id)})
+    control(
+        project.server,
+        "POST",
+        "/credentials",
+        {"label": "secret-owner", "bearer_token": owner_secret, "owner_of": str(private.id)},
+    )
     project.monkeypatch.setenv("X_BEARER_TOKEN", secret)
     project.monkeypatch.setenv("TEST_PRIVATELABS_TOKEN", owner_secret)
     ok = project.materialize(["tweet_insights", "account_insights"], partition=str(TODAY))

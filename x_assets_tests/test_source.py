@@ -30,15 +30,25 @@ def load(tmp_path: Path, text: str) -> object:
         ("accounts:\n  - username: bad handle!\n", "accounts[0] (bad handle!): username 'bad handle!' is not a valid"),
         ("accounts:\n  - username: ThisHandleIsTooLong\n", "is not a valid X handle"),
         ("accounts:\n  - id: '12ab'\n", "accounts[0] (12ab): id '12ab' is not a numeric X account id"),
-        ("accounts:\n  - username: AcmeNews\n  - username: acmenews\n", "accounts[1] (acmenews): duplicate of accounts[0]"),
+        (
+            "accounts:\n  - username: AcmeNews\n  - username: acmenews\n",
+            "accounts[1] (acmenews): duplicate of accounts[0]",
+        ),
         ("accounts: []\n", "'accounts' must be a non-empty list"),
         ("default_schema:\n  client: acme\n", "'accounts' is missing"),
-        (GOOD + "default_schema:\n  followers_count: 3\n", "default_schema.followers_count: collides with the built-in"),
+        (
+            GOOD + "default_schema:\n  followers_count: 3\n",
+            "default_schema.followers_count: collides with the built-in",
+        ),
         (GOOD + "default_schema:\n  Bad-Name: 3\n", "'Bad-Name' is not a valid column name"),
-        ("accounts:\n  - username: AcmeNews\n    credentials:\n      bearer_token: X_TEST_UNSET_TOKEN_VAR\n",
-         "accounts[0] (AcmeNews): credentials name environment variable X_TEST_UNSET_TOKEN_VAR, which is not set"),
-        ("accounts:\n  - username: AcmeNews\n    credentials:\n      consumer_key: A\n",
-         "credentials need bearer_token, or all four OAuth 1.0a keys (missing: consumer_secret"),
+        (
+            "accounts:\n  - username: AcmeNews\n    credentials:\n      bearer_token: X_TEST_UNSET_TOKEN_VAR\n",
+            "accounts[0] (AcmeNews): credentials name environment variable X_TEST_UNSET_TOKEN_VAR, which is not set",
+        ),
+        (
+            "accounts:\n  - username: AcmeNews\n    credentials:\n      consumer_key: A\n",
+            "credentials need bearer_token, or all four OAuth 1.0a keys (missing: consumer_secret",
+        ),
         ("accounts:\n  - username: AcmeNews\n    handle: x\n", "accounts[0] (AcmeNews): unknown key 'handle'"),
         ("- just a list\n", "the top level must be a mapping"),
     ],
@@ -63,9 +73,12 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_valid_file_with_ids_overrides_and_constants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACME_TOKEN", "t")
-    source = load(tmp_path, "accounts:\n  - id: 2244994945\n    name: X Devs\n  - username: Acme_1\n    credentials:\n"
-                            "      bearer_token: ACME_TOKEN\ndefault_schema:\n  client: acme\n  weight: 1.5\n"
-                            "endpoints: [tweet_insights]\n")
+    source = load(
+        tmp_path,
+        "accounts:\n  - id: 2244994945\n    name: X Devs\n  - username: Acme_1\n    credentials:\n"
+        "      bearer_token: ACME_TOKEN\ndefault_schema:\n  client: acme\n  weight: 1.5\n"
+        "endpoints: [tweet_insights]\n",
+    )
     assert [a.key for a in source.accounts] == ["id:2244994945", "username:acme_1"]  # type: ignore[attr-defined]
     assert source.default_schema == {"client": "acme", "weight": 1.5}  # type: ignore[attr-defined]
     assert source.endpoints == ("tweet_insights",)  # type: ignore[attr-defined]

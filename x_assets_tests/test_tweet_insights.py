@@ -9,9 +9,26 @@ from .conftest import TODAY, Project, account_by_name, control, dump, expected_t
 
 WEEK = (TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1))
 COLUMNS = [
-    "created_date", "tweet_id", "account_id", "username", "account_name", "created_at", "text", "lang",
-    "is_retweet", "is_quote", "is_reply", "retweet_count", "own_retweet_count", "original_tweet_id",
-    "original_retweet_count", "like_count", "reply_count", "quote_count", "bookmark_count", "impression_count",
+    "created_date",
+    "tweet_id",
+    "account_id",
+    "username",
+    "account_name",
+    "created_at",
+    "text",
+    "lang",
+    "is_retweet",
+    "is_quote",
+    "is_reply",
+    "retweet_count",
+    "own_retweet_count",
+    "original_tweet_id",
+    "original_retweet_count",
+    "like_count",
+    "reply_count",
+    "quote_count",
+    "bookmark_count",
+    "impression_count",
 ]
 
 
@@ -25,8 +42,9 @@ def test_every_column_matches_the_world(project: Project) -> None:
     assert result.success
     kinds_seen: set[str] = set()
     for username, name in (("AcmeNews", "Acme News"), ("GlobexDev", None), ("InitechHQ", None)):
-        expected = expected_tweet_rows(project.server, username, TODAY - dt.timedelta(days=39),
-                                       TODAY - dt.timedelta(days=1), name)
+        expected = expected_tweet_rows(
+            project.server, username, TODAY - dt.timedelta(days=39), TODAY - dt.timedelta(days=1), name
+        )
         stored = stored_rows(project, username)
         assert set(stored) == set(expected), username
         for tweet_id, want in expected.items():
@@ -36,8 +54,16 @@ def test_every_column_matches_the_world(project: Project) -> None:
             assert stored[tweet_id]["fetched_at"].tzinfo is not None
             kinds_seen.add(_kind(want))
     # the comparison covered every kind of post the issue names
-    assert {"original", "reply", "quote", "quote_reply", "retweet", "retweet_of_deleted", "long",
-            "missing_metrics"} <= kinds_seen
+    assert {
+        "original",
+        "reply",
+        "quote",
+        "quote_reply",
+        "retweet",
+        "retweet_of_deleted",
+        "long",
+        "missing_metrics",
+    } <= kinds_seen
 
 
 def _kind(row: dict) -> str:
@@ -63,10 +89,13 @@ def test_rerunning_a_day_or_a_range_replaces_rows(project: Project) -> None:
     assert project.materialize(["tweet_insights"], days=WEEK).success
     assert project.materialize(["tweet_insights"], days=WEEK).success
     total, distinct, days = project.query(
-        "SELECT count(*), count(DISTINCT tweet_id), count(DISTINCT created_date) FROM x.tweet_insights")[0]
+        "SELECT count(*), count(DISTINCT tweet_id), count(DISTINCT created_date) FROM x.tweet_insights"
+    )[0]
     assert total == distinct and days == 7
-    expected = sum(len(expected_tweet_rows(project.server, u, *WEEK)) for u in ("AcmeNews", "GlobexDev", "InitechHQ",
-                                                                                   "PrivateLabs"))
+    expected = sum(
+        len(expected_tweet_rows(project.server, u, *WEEK))
+        for u in ("AcmeNews", "GlobexDev", "InitechHQ", "PrivateLabs")
+    )
     assert total == expected
     # the re-read picked up the advanced metrics
     acme = stored_rows(project, "AcmeNews")
@@ -99,10 +128,21 @@ def test_per_account_credentials_are_used_for_exactly_that_account(project: Proj
 
 def test_bad_accounts_are_recorded_and_the_rest_loaded(project: Project) -> None:
     assert project.materialize(["tweet_insights"], days=WEEK).success
-    statuses = dict(project.query(
-        "SELECT username, list(DISTINCT status)[1] FROM x.account_status WHERE endpoint = 'tweet_insights' GROUP BY 1"))
-    assert statuses == {"AcmeNews": "ok", "GlobexDev": "ok", "InitechHQ": "ok", "PrivateLabs": "ok",
-                        "LockedVault": "protected", "BannedBrand": "suspended", "GoneForGood": "not_found"}
+    statuses = dict(
+        project.query(
+            "SELECT username, list(DISTINCT status)[1] FROM x.account_status "
+            "WHERE endpoint = 'tweet_insights' GROUP BY 1"
+        )
+    )
+    assert statuses == {
+        "AcmeNews": "ok",
+        "GlobexDev": "ok",
+        "InitechHQ": "ok",
+        "PrivateLabs": "ok",
+        "LockedVault": "protected",
+        "BannedBrand": "suspended",
+        "GoneForGood": "not_found",
+    }
     assert project.query("SELECT count(*) FROM x.account_status WHERE endpoint = 'tweet_insights'")[0][0] == 7 * 7
     loaded = {r[0] for r in project.query("SELECT DISTINCT username FROM x.tweet_insights")}
     assert loaded == {"AcmeNews", "GlobexDev", "InitechHQ", "PrivateLabs"}
@@ -116,7 +156,8 @@ def test_deleted_posts_leave_the_table_on_rerun(project: Project) -> None:
     assert project.materialize(["tweet_insights"], days=WEEK).success
     assert not project.query("SELECT 1 FROM x.tweet_insights WHERE tweet_id = ?", [victim])
     assert project.query("SELECT count(*) FROM x.tweet_insights WHERE account_id = ?", [str(acme.id)])[0][0] == len(
-        expected_tweet_rows(project.server, "AcmeNews", *WEEK))
+        expected_tweet_rows(project.server, "AcmeNews", *WEEK)
+    )
 
 
 def test_metadata_reports_what_the_run_did(project: Project) -> None:

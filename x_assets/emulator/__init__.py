@@ -1,7 +1,7 @@
 """A local X API v2 emulator: the demo backend and the test bed.
 
-    with EmulatorServer() as server:   # port 0: any free port
-        print(server.base_url)
+with EmulatorServer() as server:   # port 0: any free port
+    print(server.base_url)
 """
 
 from .auth import (

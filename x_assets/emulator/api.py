@@ -21,12 +21,18 @@ EARLIEST = dt.datetime(2010, 11, 6, 0, 0, 1, tzinfo=dt.UTC)
 FIELD_PARAMS = ("tweet.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields")
 USER_PARAMS = ("user.fields", "expansions", "tweet.fields")
 TIMELINE_PARAMS = (
-    "max_results", "pagination_token", "start_time", "end_time", "since_id", "until_id", "exclude",
+    "max_results",
+    "pagination_token",
+    "start_time",
+    "end_time",
+    "since_id",
+    "until_id",
+    "exclude",
     *FIELD_PARAMS,
 )
 
 
-class InvalidRequest(Exception):
+class InvalidRequestError(Exception):
     def __init__(self, parameter: str, value: str, message: str) -> None:
         super().__init__(message)
         self.body = shapes.invalid_request(parameter, [value], message)
@@ -56,8 +62,9 @@ class Request:
         chosen = self.values(name)
         for value in chosen:
             if value not in allowed:
-                raise InvalidRequest(
-                    name, value,
+                raise InvalidRequestError(
+                    name,
+                    value,
                     f"The `{name}` query parameter value [{value}] is not one of [{','.join(sorted(allowed))}]",
                 )
         return frozenset(chosen)
@@ -71,7 +78,7 @@ class Request:
 def check_params(params: dict[str, str], allowed: tuple[str, ...]) -> None:
     for name in params:
         if name not in allowed:
-            raise InvalidRequest(
+            raise InvalidRequestError(
                 name, params[name], f"The query parameter [{name}] is not one of [{','.join(allowed)}]"
             )
 
@@ -79,21 +86,29 @@ def check_params(params: dict[str, str], allowed: tuple[str, ...]) -> None:
 def _list_param(req: Request, name: str, pattern: re.Pattern[str]) -> list[str]:
     values = req.values(name)
     if not 1 <= len(values) <= 100:
-        raise InvalidRequest(
-            name, req.params.get(name, ""),
+        raise InvalidRequestError(
+            name,
+            req.params.get(name, ""),
             f"The number of values in the `{name}` query parameter list [{len(values)}] is not between 1 and 100",
         )
     for value in values:
         if not pattern.match(value):
-            raise InvalidRequest(
+            raise InvalidRequestError(
                 name, value, f"The `{name}` query parameter value [{value}] does not match {pattern.pattern}"
             )
     return values
 
 
 # -- users ---------------------------------------------------------------------------
-def _user_result(req: Request, account: Account | None, parameter: str, value: str,
-                 data: list[dict[str, Any]], errors: list[dict[str, Any]], fields: frozenset[str]) -> None:
+def _user_result(
+    req: Request,
+    account: Account | None,
+    parameter: str,
+    value: str,
+    data: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    fields: frozenset[str],
+) -> None:
     if account is None:
         errors.append(shapes.not_found("user", parameter, value))
     elif account.state == SUSPENDED:
@@ -102,8 +117,7 @@ def _user_result(req: Request, account: Account | None, parameter: str, value: s
         data.append(shapes.render_user(req.world, account, fields))
 
 
-def _users_reply(req: Request, route: str, lookups: list[tuple[Account | None, str, str]],
-                 single: bool) -> Reply:
+def _users_reply(req: Request, route: str, lookups: list[tuple[Account | None, str, str]], single: bool) -> Reply:
     fields = req.fields("user.fields", shapes.USER_FIELDS)
     req.fields("expansions", shapes.USER_EXPANSIONS)
     data: list[dict[str, Any]] = []
@@ -135,7 +149,9 @@ def users_by_ids(req: Request) -> Reply:
 def user_by_id(req: Request, user_id: str) -> Reply:
     check_params(req.params, USER_PARAMS)
     if not ID_RE.match(user_id):
-        raise InvalidRequest("id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}")
+        raise InvalidRequestError(
+            "id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}"
+        )
     account = req.world.accounts.get(int(user_id))
     return _users_reply(req, "GET /2/users/:id", [(account, "id", user_id)], single=True)
 
@@ -143,8 +159,9 @@ def user_by_id(req: Request, user_id: str) -> Reply:
 def user_by_username(req: Request, username: str) -> Reply:
     check_params(req.params, USER_PARAMS)
     if not USERNAME_RE.match(username):
-        raise InvalidRequest(
-            "username", username,
+        raise InvalidRequestError(
+            "username",
+            username,
             f"The `username` query parameter value [{username}] does not match {USERNAME_RE.pattern}",
         )
     account = req.world.by_username.get(username.lower())
@@ -204,10 +221,10 @@ def _parse_time(name: str, value: str) -> int:
     match = TIME_RE.match(value)
     message = f"Invalid '{name}':'{value}'. '{name}' must be on or after {EARLIEST:%Y-%m-%dT%H:%MZ}"
     if not match:
-        raise InvalidRequest(name, value, f"Invalid '{name}':'{value}'. Expected format YYYY-MM-DDTHH:mm:ssZ")
+        raise InvalidRequestError(name, value, f"Invalid '{name}':'{value}'. Expected format YYYY-MM-DDTHH:mm:ssZ")
     moment = dt.datetime.fromisoformat(match.group(1)).replace(tzinfo=dt.UTC)
     if moment < EARLIEST:
-        raise InvalidRequest(name, value, message)
+        raise InvalidRequestError(name, value, message)
     return int(moment.timestamp()) * 1000  # second granularity
 
 
@@ -221,11 +238,13 @@ def _untoken(token: str) -> tuple[str, int]:
         raw = base64.b32decode(padded).decode()
         direction, tweet_id = raw[0], int(raw[1:])
     except (binascii.Error, UnicodeDecodeError, ValueError, IndexError):
-        raise InvalidRequest(
+        raise InvalidRequestError(
             "pagination_token", token, f"The `pagination_token` query parameter value [{token}] is not valid"
         ) from None
     if direction not in "np":
-        raise InvalidRequest("pagination_token", token, f"The `pagination_token` query parameter value [{token}] is not valid")
+        raise InvalidRequestError(
+            "pagination_token", token, f"The `pagination_token` query parameter value [{token}] is not valid"
+        )
     return direction, tweet_id
 
 
@@ -235,31 +254,38 @@ def user_timeline(req: Request, user_id: str) -> Reply:
     reply = Reply(200, {}, route, "timeline")
     raw_max = req.params.get("max_results", "10")
     if not raw_max.isdigit() or not 5 <= int(raw_max) <= 100:
-        raise InvalidRequest(
+        raise InvalidRequestError(
             "max_results", raw_max, f"The `max_results` query parameter value [{raw_max}] is not between 5 and 100"
         )
     max_results = int(raw_max)
     excludes = set(req.values("exclude"))
     for value in excludes - {"retweets", "replies"}:
-        raise InvalidRequest("exclude", value, f"The `exclude` query parameter value [{value}] is not one of [replies,retweets]")
+        raise InvalidRequestError(
+            "exclude", value, f"The `exclude` query parameter value [{value}] is not one of [replies,retweets]"
+        )
     bounds = {}
     for name in ("since_id", "until_id"):
         if name in req.params:
             value = req.params[name]
             if not ID_RE.match(value):
-                raise InvalidRequest(name, value, f"The `{name}` query parameter value [{value}] does not match {ID_RE.pattern}")
+                raise InvalidRequestError(
+                    name, value, f"The `{name}` query parameter value [{value}] does not match {ID_RE.pattern}"
+                )
             bounds[name] = int(value)
     start_ms = _parse_time("start_time", req.params["start_time"]) if "start_time" in req.params else None
     end_ms = _parse_time("end_time", req.params["end_time"]) if "end_time" in req.params else None
     if start_ms is not None and end_ms is not None and start_ms >= end_ms:
-        raise InvalidRequest(
-            "start_time", req.params["start_time"],
+        raise InvalidRequestError(
+            "start_time",
+            req.params["start_time"],
             f"The `start_time` query parameter value [{req.params['start_time']}] must be before the "
             f"`end_time` query parameter value [{req.params['end_time']}]",
         )
     token = _untoken(req.params["pagination_token"]) if "pagination_token" in req.params else None
     if not ID_RE.match(user_id):
-        raise InvalidRequest("id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}")
+        raise InvalidRequestError(
+            "id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}"
+        )
     req.fields("tweet.fields", shapes.TWEET_FIELDS)  # validate before reading anything
 
     account = req.world.accounts.get(int(user_id))
@@ -282,7 +308,8 @@ def user_timeline(req: Request, user_id: str) -> Reply:
     lower = bounds.get("since_id")
     upper = bounds.get("until_id")
     selected = [
-        t for t in reachable
+        t
+        for t in reachable
         if (t.id > lower if lower is not None else start_ms is None or t.created_ms >= start_ms)
         and (t.id < upper if upper is not None else end_ms is None or t.created_ms <= end_ms + 999)
     ]
@@ -346,7 +373,9 @@ def tweets_by_ids(req: Request) -> Reply:
 def tweet_by_id(req: Request, tweet_id: str) -> Reply:
     check_params(req.params, FIELD_PARAMS)
     if not ID_RE.match(tweet_id):
-        raise InvalidRequest("id", tweet_id, f"The `id` query parameter value [{tweet_id}] does not match {ID_RE.pattern}")
+        raise InvalidRequestError(
+            "id", tweet_id, f"The `id` query parameter value [{tweet_id}] does not match {ID_RE.pattern}"
+        )
     return _tweet_lookup(req, [tweet_id], "id", "GET /2/tweets/:id", "tweet", single=True)
 
 

@@ -22,20 +22,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accounts", type=int, default=5, help="regular active accounts (special ones come on top)")
     p.add_argument("--days", type=int, default=30, help="days of posts before today (UTC)")
     p.add_argument("--tweets-per-day", type=float, default=3.0, help="average posts per active account per day")
-    p.add_argument("--no-special-accounts", action="store_true",
-                   help="leave out the protected, suspended, capped and owner-only accounts")
+    p.add_argument(
+        "--no-special-accounts",
+        action="store_true",
+        help="leave out the protected, suspended, capped and owner-only accounts",
+    )
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API request")
     p.add_argument("--enforce-rate-limits", action="store_true", help="answer 429 once a 15-minute window is used up")
-    p.add_argument("--fault", action="append", default=[], metavar="KIND[:k=v,...]",
-                   help=f"inject a fault; KIND is one of {', '.join(KINDS)}; options every, times, path, "
-                        "credential, status, reset_in, delay_ms (e.g. server_error:every=5,status=503)")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[:k=v,...]",
+        help=f"inject a fault; KIND is one of {', '.join(KINDS)}; options every, times, path, "
+        "credential, status, reset_in, delay_ms (e.g. server_error:every=5,status=503)",
+    )
     p.add_argument("--bearer-token", default=auth.DEMO_BEARER_TOKEN)
     p.add_argument("--consumer-key", default=auth.DEMO_CONSUMER_KEY)
     p.add_argument("--consumer-secret", default=auth.DEMO_CONSUMER_SECRET)
     p.add_argument("--access-token", default=auth.DEMO_ACCESS_TOKEN)
     p.add_argument("--access-token-secret", default=auth.DEMO_ACCESS_TOKEN_SECRET)
-    p.add_argument("--owner-bearer-token", default=auth.DEMO_OWNER_BEARER_TOKEN,
-                   help="the only token that may read the owner-only account's posts")
+    p.add_argument(
+        "--owner-bearer-token",
+        default=auth.DEMO_OWNER_BEARER_TOKEN,
+        help="the only token that may read the owner-only account's posts",
+    )
     return p
 
 
@@ -43,15 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     credentials = [
         Credential(label="default-bearer", kind="bearer", bearer_token=args.bearer_token),
-        Credential(label="default-oauth1", kind="oauth1", consumer_key=args.consumer_key,
-                   consumer_secret=args.consumer_secret, access_token=args.access_token,
-                   access_token_secret=args.access_token_secret),
+        Credential(
+            label="default-oauth1",
+            kind="oauth1",
+            consumer_key=args.consumer_key,
+            consumer_secret=args.consumer_secret,
+            access_token=args.access_token,
+            access_token_secret=args.access_token_secret,
+        ),
         Credential(label="privatelabs-owner", kind="bearer", bearer_token=args.owner_bearer_token),
     ]
-    spec = WorldSpec(seed=args.seed, accounts=args.accounts, days=args.days, tweets_per_day=args.tweets_per_day,
-                     special_accounts=not args.no_special_accounts)
-    emulator = Emulator(spec, latency_ms=args.latency_ms, enforce_rate_limits=args.enforce_rate_limits,
-                        credentials=credentials)
+    spec = WorldSpec(
+        seed=args.seed,
+        accounts=args.accounts,
+        days=args.days,
+        tweets_per_day=args.tweets_per_day,
+        special_accounts=not args.no_special_accounts,
+    )
+    emulator = Emulator(
+        spec, latency_ms=args.latency_ms, enforce_rate_limits=args.enforce_rate_limits, credentials=credentials
+    )
     try:
         for fault in args.fault:
             emulator.faults.add(**parse_fault_option(fault))
@@ -61,10 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     server = EmulatorServer(emulator, host=args.host, port=args.port)
     print(server.base_url, flush=True)
     # These are the emulator's own demo credentials, not secrets: print them so a user can copy them.
-    print(f"demo credentials: X_BEARER_TOKEN={args.bearer_token} X_CONSUMER_KEY={args.consumer_key} "
-          f"X_CONSUMER_SECRET={args.consumer_secret} X_ACCESS_TOKEN={args.access_token} "
-          f"X_ACCESS_TOKEN_SECRET={args.access_token_secret} owner-only token={args.owner_bearer_token}",
-          flush=True)
+    print(
+        f"demo credentials: X_BEARER_TOKEN={args.bearer_token} X_CONSUMER_KEY={args.consumer_key} "
+        f"X_CONSUMER_SECRET={args.consumer_secret} X_ACCESS_TOKEN={args.access_token} "
+        f"X_ACCESS_TOKEN_SECRET={args.access_token_secret} owner-only token={args.owner_bearer_token}",
+        flush=True,
+    )
     print(f"accounts: {server.base_url}/_emulator/accounts", flush=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -23,12 +23,13 @@ class RateLimiter:
     def __init__(self, enforce: bool = False) -> None:
         self.enforce = enforce
         self.limits = dict(DEFAULT_LIMITS)
-        self.window_s = WINDOW_S
+        self.window_s: float = WINDOW_S
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}
         self._lock = threading.Lock()
 
-    def configure(self, enforce: bool | None = None, limits: dict[str, int] | None = None,
-                  window_s: float | None = None) -> None:
+    def configure(
+        self, enforce: bool | None = None, limits: dict[str, int] | None = None, window_s: float | None = None
+    ) -> None:
         with self._lock:
             if enforce is not None:
                 self.enforce = enforce

@@ -54,7 +54,7 @@ class EmulatorServer:
     @property
     def base_url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     @property
     def world(self) -> World:
@@ -89,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "x-assets-emulator"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: stats carry what a test needs."""
 
     # -- plumbing ----------------------------------------------------------------
@@ -111,13 +111,13 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         return json.loads(raw) if raw else {}
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
@@ -148,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         own_url = f"http://{self.headers.get('host', '')}"
         credential = emu.credentials.authenticate("GET", path, query, self.headers.get("authorization", ""), own_url)
         label = credential.label if credential else None
-        allowed, headers = True, {}
+        allowed, headers = True, dict[str, str]()
         if credential is not None:
             allowed, headers = emu.limiter.take(group, credential.label, credential.kind == "oauth1")
 
@@ -183,11 +183,20 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with self.emulator.world.lock:
                 return handler(request, *args)  # type: ignore[no-any-return]
-        except api.InvalidRequest as exc:
+        except api.InvalidRequestError as exc:
             return api.Reply(400, exc.body, route, group)
 
-    def _serve_fault(self, kind: str, status: int, reset_in: float | None, headers: dict[str, str],
-                     handler: Any, args: tuple[str, ...], query: str, credential: Credential | None) -> None:
+    def _serve_fault(
+        self,
+        kind: str,
+        status: int,
+        reset_in: float | None,
+        headers: dict[str, str],
+        handler: Any,
+        args: tuple[str, ...],
+        query: str,
+        credential: Credential | None,
+    ) -> None:
         headers = dict(headers)
         if kind == "rate_limit":
             if reset_in is None:
@@ -264,15 +273,23 @@ class _Handler(BaseHTTPRequestHandler):
                 if created:
                     created_ms = int(dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()) * 1000
                 retweet_of = int(body["retweet_of"]) if body.get("retweet_of") else None
-                tweet = world.add_tweet(int(body["author_id"]), str(body.get("text", "Hello from the emulator")),
-                                        created_ms, str(body.get("lang", "en")), retweet_of)
+                tweet = world.add_tweet(
+                    int(body["author_id"]),
+                    str(body.get("text", "Hello from the emulator")),
+                    created_ms,
+                    str(body.get("lang", "en")),
+                    retweet_of,
+                )
                 self._json(200, {"id": str(tweet.id), "created_at": iso_ms(tweet.created_ms)})
             elif method == "DELETE" and path.startswith("/_emulator/tweets/"):
                 deleted = world.delete_tweet(int(path.rsplit("/", 1)[1]))
                 self._json(200 if deleted else 404, {"deleted": deleted})
             elif route == ("POST", "/credentials"):
-                credential = Credential(label=str(body["label"]), kind=body.get("kind", "bearer"),
-                                        **{k: body.get(k) for k in _CREDENTIAL_FIELDS})
+                credential = Credential(
+                    label=str(body["label"]),
+                    kind=body.get("kind", "bearer"),
+                    **{k: body.get(k) for k in _CREDENTIAL_FIELDS},
+                )
                 emu.credentials.add(credential)
                 if body.get("owner_of"):
                     world.accounts[int(body["owner_of"])].owner_label = credential.label
@@ -288,5 +305,13 @@ _CREDENTIAL_FIELDS = ("bearer_token", "consumer_key", "consumer_secret", "access
 
 
 def _fault_status(kind: str, status: int) -> int:
-    return {"rate_limit": 429, "usage_capped": 429, "credits_depleted": 402, "client_not_enrolled": 403,
-            "unauthorized": 401, "server_error": status, "truncated": 200, "reset": 0}.get(kind, 200)
+    return {
+        "rate_limit": 429,
+        "usage_capped": 429,
+        "credits_depleted": 402,
+        "client_not_enrolled": 403,
+        "unauthorized": 401,
+        "server_error": status,
+        "truncated": 200,
+        "reset": 0,
+    }.get(kind, 200)

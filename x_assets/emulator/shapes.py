@@ -14,26 +14,87 @@ PROBLEMS = "https://api.twitter.com/2/problems/"
 
 # The published v2.166 enums; a value outside them is a 400, as on the real API.
 TWEET_FIELDS = frozenset(
-    "article attachments author_id card_uri community_id context_annotations conversation_id "
-    "created_at display_text_range edit_controls edit_history_tweet_ids entities geo id "
-    "in_reply_to_user_id lang matched_media_notes media_metadata non_public_metrics "
-    "note_request_suggestions note_tweet organic_metrics paid_partnership possibly_sensitive "
-    "promoted_metrics public_metrics referenced_tweets reply_settings scopes source "
-    "suggested_source_links suggested_source_links_with_counts text withheld".split()
+    [
+        "article",
+        "attachments",
+        "author_id",
+        "card_uri",
+        "community_id",
+        "context_annotations",
+        "conversation_id",
+        "created_at",
+        "display_text_range",
+        "edit_controls",
+        "edit_history_tweet_ids",
+        "entities",
+        "geo",
+        "id",
+        "in_reply_to_user_id",
+        "lang",
+        "matched_media_notes",
+        "media_metadata",
+        "non_public_metrics",
+        "note_request_suggestions",
+        "note_tweet",
+        "organic_metrics",
+        "paid_partnership",
+        "possibly_sensitive",
+        "promoted_metrics",
+        "public_metrics",
+        "referenced_tweets",
+        "reply_settings",
+        "scopes",
+        "source",
+        "suggested_source_links",
+        "suggested_source_links_with_counts",
+        "text",
+        "withheld",
+    ]
 )
 USER_FIELDS = frozenset(
-    "affiliation confirmed_email connection_status created_at description entities id "
-    "is_identity_verified location most_recent_tweet_id name parody pinned_tweet_id "
-    "profile_banner_url profile_image_url protected public_metrics receives_your_dm "
-    "subscription subscription_type url username verified verified_followers_count "
-    "verified_type withheld".split()
+    [
+        "affiliation",
+        "confirmed_email",
+        "connection_status",
+        "created_at",
+        "description",
+        "entities",
+        "id",
+        "is_identity_verified",
+        "location",
+        "most_recent_tweet_id",
+        "name",
+        "parody",
+        "pinned_tweet_id",
+        "profile_banner_url",
+        "profile_image_url",
+        "protected",
+        "public_metrics",
+        "receives_your_dm",
+        "subscription",
+        "subscription_type",
+        "url",
+        "username",
+        "verified",
+        "verified_followers_count",
+        "verified_type",
+        "withheld",
+    ]
 )
 TWEET_EXPANSIONS = frozenset(
-    "attachments.media_keys attachments.poll_ids author_id edit_history_tweet_ids "
-    "entities.mentions.username geo.place_id in_reply_to_user_id referenced_tweets.id "
-    "referenced_tweets.id.author_id".split()
+    [
+        "attachments.media_keys",
+        "attachments.poll_ids",
+        "author_id",
+        "edit_history_tweet_ids",
+        "entities.mentions.username",
+        "geo.place_id",
+        "in_reply_to_user_id",
+        "referenced_tweets.id",
+        "referenced_tweets.id.author_id",
+    ]
 )
-USER_EXPANSIONS = frozenset("affiliation.user_id most_recent_tweet_id pinned_tweet_id".split())
+USER_EXPANSIONS = frozenset(["affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id"])
 
 
 def render_tweet(world: World, tweet: Tweet, fields: frozenset[str]) -> dict[str, Any]:

@@ -197,13 +197,9 @@ class World:
         rng = random.Random(self.spec.seed)
         spec = self.spec
         outside = [
-            self._new_account(rng, name, ACTIVE, listed=False)
-            for name in ("OutsideVoice", "NewsWire_", "FanClub2024")
+            self._new_account(rng, name, ACTIVE, listed=False) for name in ("OutsideVoice", "NewsWire_", "FanClub2024")
         ]
-        handles = [
-            DEMO_HANDLES[i] if i < len(DEMO_HANDLES) else f"brand_{i:05d}"
-            for i in range(spec.accounts)
-        ]
+        handles = [DEMO_HANDLES[i] if i < len(DEMO_HANDLES) else f"brand_{i:05d}" for i in range(spec.accounts)]
         regular = [self._new_account(rng, h, ACTIVE) for h in handles]
         specials: list[Account] = []
         if spec.special_accounts:
@@ -250,9 +246,7 @@ class World:
     def _make_original(self, rng: random.Random, author: Account, ms: int) -> Tweet:
         return self._make_tweet(rng, author, ms, "original", [])
 
-    def _make_tweet(
-        self, rng: random.Random, author: Account, ms: int, kind: str, recent: list[Tweet]
-    ) -> Tweet:
+    def _make_tweet(self, rng: random.Random, author: Account, ms: int, kind: str, recent: list[Tweet]) -> Tweet:
         tid = self._next_id(ms)
         lang, text = rng.choice(PHRASES)
         candidates = [t for t in recent if t.created_ms < ms and t.retweeted_id is None]
@@ -472,8 +466,7 @@ class World:
 
 def _display_name(username: str) -> str:
     """AcmeNews -> Acme News: display names differ from handles, as they do on X."""
-    spaced = "".join(f" {c}" if c.isupper() and i and username[i - 1].islower() else c
-                     for i, c in enumerate(username))
+    spaced = "".join(f" {c}" if c.isupper() and i and username[i - 1].islower() else c for i, c in enumerate(username))
     return spaced.replace("_", " ").strip()
 
 

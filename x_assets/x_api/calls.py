@@ -5,7 +5,7 @@
 - 5xx, timeouts, dropped connections, truncated JSON: bounded retries with
   exponential backoff and full jitter, then XTransientError.
 - 401, 402, 403 client-forbidden, 429 usage-capped, 400: no retry; they will not
-  get better by waiting. Raised as XFatalError / XCredentialsRefused.
+  get better by waiting. Raised as XFatalError / XCredentialsRefusedError.
 - When x-rate-limit-remaining reaches 0, wait for the window before the next call
   instead of provoking a 429.
 """
@@ -32,7 +32,7 @@ class XFatalError(Exception):
     """Retrying cannot help: bad credentials, no credits, app not enrolled, monthly cap."""
 
 
-class XCredentialsRefused(XFatalError):
+class XCredentialsRefusedError(XFatalError):
     def __init__(self, scope_label: str) -> None:
         super().__init__(
             f"X refused the credentials of scope '{scope_label}' (401 Unauthorized): check the token values "
@@ -168,7 +168,7 @@ class Caller:
                 self._sleep(wait, f"{what}: rate limited (429, {client.scope.label})", rate_limit=True)
                 continue
             except tweepy.Unauthorized:
-                raise XCredentialsRefused(client.scope.label) from None
+                raise XCredentialsRefusedError(client.scope.label) from None
             except tweepy.HTTPException as exc:
                 if not isinstance(exc, tweepy.TwitterServerError):
                     raise XFatalError(f"{what}: {_fatal_advice(exc)}") from None
@@ -192,8 +192,10 @@ def _fatal_advice(exc: tweepy.HTTPException) -> str:
     if status == 402:
         return f"X answered 402 ({described}): the account has no API credits left. Buy credits, then re-run."
     if status == 403 and problem.endswith("/client-forbidden"):
-        return (f"X answered 403 client-forbidden ({described}): the app's keys are not attached to a Project "
-                "with API access. Attach the app to a Project in the X developer portal.")
+        return (
+            f"X answered 403 client-forbidden ({described}): the app's keys are not attached to a Project "
+            "with API access. Attach the app to a Project in the X developer portal."
+        )
     if status == 404:
         return f"X answered 404 ({described}): check X_API_BASE_URL"
     if status == 400:

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up, then lint, format check, type check and the test suite (all against the bundled emulator).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+exec .venv/bin/python -m pytest "$@"

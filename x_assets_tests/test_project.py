@@ -1,0 +1,71 @@
+"""The project's promises about itself: README in step with the code, CI running the README's command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from x_assets.tables import markdown_reference
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_table_reference_matches_the_code() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert markdown_reference() in readme, "README tables are stale: paste `python -m x_assets.tables` output"
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(.*?)```", readme, re.S)
+    assert block is not None
+    commands = [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+    assert commands == ["scripts/demo.sh", "scripts/test.sh"]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "exec scripts/test.sh" in ci
+
+
+def test_nothing_secret_or_local_is_tracked() -> None:
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert tracked, "not a git checkout"
+    for path in tracked:
+        assert not path.endswith((".duckdb", ".duckdb.wal")) and path != ".env"
+        assert not path.startswith((".venv/", "data/", ".tmp_dagster_home"))
+        assert not path.startswith(".dagster_home/") or path == ".dagster_home/dagster.yaml"
+
+
+def test_x_assets_cli_validates_the_shipped_demo_source() -> None:
+    env = {"PATH": "/usr/bin:/bin", "X_PRIVATELABS_BEARER_TOKEN": "set"}
+    result = subprocess.run(
+        [sys.executable, "-m", "x_assets.cli", "validate", "x_source.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "10 account(s)" in result.stdout
+
+
+def test_the_demo_loads_both_tables(tmp_path: Path) -> None:
+    (tmp_path / "x_source.yaml").write_text((ROOT / "x_source.yaml").read_text(encoding="utf-8"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_PROXY": "127.0.0.1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "x_assets.cli", "demo", "--days", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "account_insights" in out and "tweet_insights" in out and "FAILED" not in out
+    counts = dict(re.findall(r"x\.(\w+): (\d+) rows", out))
+    assert int(counts["account_insights"]) == 8  # 10 configured; the suspended and the missing one have no row
+    assert int(counts["tweet_insights"]) > 100
+    assert re.search(r"@BannedBrand\s+account_insights\s+suspended", out)
+    assert (tmp_path / "data" / "warehouse.duckdb").exists()
