@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -167,3 +168,64 @@ def test_secrets_never_reach_logs_metadata_or_tables(project: Project, capfd: py
     blob = "\n".join(texts)
     assert secret not in blob and owner_secret not in blob
     assert "refused the credentials" in blob  # the failure itself was logged
+
+
+def test_pacing_from_rate_limit_headers_provokes_no_429(project: Project) -> None:
+    # three timeline requests per 2-second window: the run must wait for windows, not hit them
+    control(project.server, "POST", "/rate-limits", {"enforce": True, "limits": {"timeline": 3}, "window_seconds": 2})
+    result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
+    assert result.success
+    assert "429" not in project.stats()["statuses"]
+    metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
+    assert metadata["rate_limit_waits"].value >= 1
+
+
+def test_a_reset_beyond_the_longest_wait_fails_the_account_instead_of_sleeping(project: Project) -> None:
+    acme = account_by_name(project.server, "AcmeNews")
+    control(
+        project.server,
+        "POST",
+        "/faults",
+        {"kind": "rate_limit", "reset_in": 3600, "path": f"/2/users/{acme.id}/tweets"},
+    )
+    result = project.materialize(["tweet_insights"], days=WEEK, max_rate_limit_wait_seconds=5, **FAST)
+    assert not result.success
+    assert "beyond the 5s allowed" in failure_message(result)
+    assert project.stats()["faults"] == {"rate_limit": 1}  # one 429, no loop
+    assert project.query("SELECT count(DISTINCT username) FROM x.tweet_insights")[0][0] == 3
+
+
+def test_timeouts_are_retried(project: Project) -> None:
+    control(project.server, "POST", "/faults", {"kind": "slow", "delay_ms": 1500, "times": 1})
+    result = project.materialize(["tweet_insights"], days=WEEK, timeout_seconds=0.5, **FAST)
+    assert result.success
+    assert result.asset_materializations_for_node("tweet_insights")[0].metadata["retries"].value == 1
+
+
+def test_an_unparseable_partition_key_is_refused_before_anything_runs(project: Project) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "x_assets.definitions",
+            "--select",
+            "tweet_insights",
+            "--partition",
+            "2026-13-45",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=project.tmp,
+    )
+    assert result.returncode != 0
+    assert "containing the passed partition key `2026-13-45`" in result.stdout + result.stderr
+    assert project.stats()["requests_total"] == 0
+    assert not Path(project.database).exists()

@@ -21,43 +21,60 @@ def load(tmp_path: Path, text: str) -> object:
     return load_source(path, reserved_columns=BUILTIN_COLUMNS)
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("accounts: [username: AcmeNews\n", "not valid YAML at line"),
-        ("acounts:\n  - username: AcmeNews\n", "unknown key 'acounts'"),
-        (GOOD + "endpoints: [account_insights, follower_list]\n", "unknown endpoint 'follower_list'"),
-        ("accounts:\n  - username: bad handle!\n", "accounts[0] (bad handle!): username 'bad handle!' is not a valid"),
-        ("accounts:\n  - username: ThisHandleIsTooLong\n", "is not a valid X handle"),
-        ("accounts:\n  - id: '12ab'\n", "accounts[0] (12ab): id '12ab' is not a numeric X account id"),
-        (
-            "accounts:\n  - username: AcmeNews\n  - username: acmenews\n",
-            "accounts[1] (acmenews): duplicate of accounts[0]",
-        ),
-        ("accounts: []\n", "'accounts' must be a non-empty list"),
-        ("default_schema:\n  client: acme\n", "'accounts' is missing"),
-        (
-            GOOD + "default_schema:\n  followers_count: 3\n",
-            "default_schema.followers_count: collides with the built-in",
-        ),
-        (GOOD + "default_schema:\n  Bad-Name: 3\n", "'Bad-Name' is not a valid column name"),
-        (
-            "accounts:\n  - username: AcmeNews\n    credentials:\n      bearer_token: X_TEST_UNSET_TOKEN_VAR\n",
-            "accounts[0] (AcmeNews): credentials name environment variable X_TEST_UNSET_TOKEN_VAR, which is not set",
-        ),
-        (
-            "accounts:\n  - username: AcmeNews\n    credentials:\n      consumer_key: A\n",
-            "credentials need bearer_token, or all four OAuth 1.0a keys (missing: consumer_secret",
-        ),
-        ("accounts:\n  - username: AcmeNews\n    handle: x\n", "accounts[0] (AcmeNews): unknown key 'handle'"),
-        ("- just a list\n", "the top level must be a mapping"),
-    ],
-)
+BAD_CASES = [
+    ("accounts: [username: AcmeNews\n", "not valid YAML at line"),
+    ("acounts:\n  - username: AcmeNews\n", "unknown key 'acounts'"),
+    (GOOD + "endpoints: [account_insights, follower_list]\n", "unknown endpoint 'follower_list'"),
+    ("accounts:\n  - username: bad handle!\n", "accounts[0] (bad handle!): username 'bad handle!' is not a valid"),
+    ("accounts:\n  - username: ThisHandleIsTooLong\n", "is not a valid X handle"),
+    ("accounts:\n  - id: '12ab'\n", "accounts[0] (12ab): id '12ab' is not a numeric X account id"),
+    (
+        "accounts:\n  - username: AcmeNews\n  - username: acmenews\n",
+        "accounts[1] (acmenews): duplicate of accounts[0]",
+    ),
+    ("accounts: []\n", "'accounts' must be a non-empty list"),
+    ("default_schema:\n  client: acme\n", "'accounts' is missing"),
+    (
+        GOOD + "default_schema:\n  followers_count: 3\n",
+        "default_schema.followers_count: collides with the built-in",
+    ),
+    (GOOD + "default_schema:\n  Bad-Name: 3\n", "'Bad-Name' is not a valid column name"),
+    (
+        "accounts:\n  - username: AcmeNews\n    credentials:\n      bearer_token: X_TEST_UNSET_TOKEN_VAR\n",
+        "accounts[0] (AcmeNews): credentials name environment variable X_TEST_UNSET_TOKEN_VAR, which is not set",
+    ),
+    (
+        "accounts:\n  - username: AcmeNews\n    credentials:\n      consumer_key: A\n",
+        "credentials need bearer_token, or all four OAuth 1.0a keys (missing: consumer_secret",
+    ),
+    ("accounts:\n  - username: AcmeNews\n    handle: x\n", "accounts[0] (AcmeNews): unknown key 'handle'"),
+    ("- just a list\n", "the top level must be a mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_CASES)
 def test_bad_source_files_are_named_precisely(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SourceConfigError) as info:
         load(tmp_path, text)
     assert message in str(info.value)
     assert str(tmp_path / "x_source.yaml") in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_CASES)
+def test_bad_source_files_stop_runs_and_the_cli_before_any_request_or_write(
+    project: Project, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    path = project.tmp / "x_source.yaml"
+    path.write_text(text)
+    assert cli_main(["validate", str(path)]) == 2
+    assert message in capsys.readouterr().err
+    for asset in ("account_insights", "tweet_insights"):
+        result = project.materialize([asset], partition=str(TODAY))
+        assert not result.success
+        failure = result.get_step_failure_events()[0].step_failure_data
+        assert message in failure.error.message and failure.user_failure_data is not None
+    assert project.stats()["requests_total"] == 0
+    assert not Path(project.database).exists()
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

@@ -1,0 +1,58 @@
+"""The 3,200-post horizon: what can be read is loaded, the rest is flagged, never hidden."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .conftest import TODAY, Project, account_by_name, utc_date
+
+FIREHOSE = {"accounts": [{"username": "FirehoseNews"}, {"username": "AcmeNews"}]}
+
+
+def test_history_beyond_the_horizon_is_loaded_and_flagged(project: Project) -> None:
+    project.write_source(FIREHOSE)
+    first = TODAY - dt.timedelta(days=40)
+    result = project.materialize(["tweet_insights"], days=(first, TODAY))
+    assert result.success
+    firehose = account_by_name(project.server, "FirehoseNews")
+    reachable = project.server.world.visible_tweets(firehose)[:3200]
+    cut_day = utc_date(reachable[-1].created_ms)
+    assert project.query("SELECT count(*) FROM x.tweet_insights WHERE account_id = ?", [str(firehose.id)]) == [(3200,)]
+    flagged = [
+        r[0]
+        for r in project.query(
+            "SELECT date FROM x.account_status WHERE username = 'FirehoseNews' AND status = 'incomplete' ORDER BY 1"
+        )
+    ]
+    assert flagged[0] == first and flagged[-1] == cut_day and len(flagged) == (cut_day - first).days + 1
+    assert project.query("SELECT DISTINCT status FROM x.account_status WHERE username = 'AcmeNews'") == [("ok",)]
+    metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
+    assert metadata["incomplete_days"].value == {"username:firehosenews": [str(d) for d in flagged]}
+    logs = [record.user_message for record in project.instance.all_logs(result.run_id)]
+    assert any("@FirehoseNews" in m and "beyond the" in m and "marked incomplete" in m for m in logs)
+
+
+def test_an_old_window_is_checked_with_one_small_probe(project: Project) -> None:
+    project.write_source(FIREHOSE)
+    firehose = account_by_name(project.server, "FirehoseNews")
+    reachable = project.server.world.visible_tweets(firehose)[:3200]
+    cut_day = utc_date(reachable[-1].created_ms)
+    # a past window straddling the horizon: the days up to the cut are flagged
+    window = (cut_day - dt.timedelta(days=2), cut_day + dt.timedelta(days=1))
+    assert project.materialize(["tweet_insights"], days=window).success
+    statuses = dict(project.query("SELECT date, status FROM x.account_status WHERE username = 'FirehoseNews'"))
+    assert [statuses[window[0] + dt.timedelta(days=i)] for i in range(4)] == [
+        "incomplete",
+        "incomplete",
+        "incomplete",
+        "ok",
+    ]
+    acme = account_by_name(project.server, "AcmeNews")
+    acme_statuses = {
+        s for (s,) in project.query("SELECT DISTINCT status FROM x.account_status WHERE account_id = ?", [str(acme.id)])
+    }
+    assert acme_statuses == {"ok"}
+    # a probe costs one request of at most five posts, only for accounts past 3,200 posts
+    stats = project.stats()["requests_by_path"]
+    acme_pages = stats[f"/2/users/{acme.id}/tweets"]
+    assert acme_pages == 2  # its window page and its probe (its tweet_count is past 3,200 too)
