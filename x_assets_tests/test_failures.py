@@ -11,7 +11,7 @@ import pytest
 
 from x_assets import loads
 
-from .conftest import TODAY, Project, account_by_name, control
+from .conftest import TODAY, Project, account_by_name, control, expected_tweet_rows
 
 WEEK = (TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1))
 FAST = {"backoff_seconds": 0.01, "max_attempts": 3}
@@ -89,6 +89,10 @@ def test_rate_limits_are_waited_out(project: Project, reset_in: float | None) ->
     metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
     assert metadata["rate_limit_waits"].value == 2
     assert project.stats()["faults"] == {"rate_limit": 2}
+    for username in ("AcmeNews", "GlobexDev"):
+        truth = expected_tweet_rows(project.server, username, *WEEK)
+        stored = dict(project.query("SELECT tweet_id, like_count FROM x.tweet_insights WHERE username = ?", [username]))
+        assert stored == {k: v["like_count"] for k, v in truth.items()}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,75 @@
+"""The call discipline itself, with an injected clock: long waits are logged with their end time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from x_assets.emulator import EmulatorServer
+from x_assets.x_api.calls import Caller, CallPolicy, CallStats, XTransientError
+from x_assets.x_api.client import XClient
+
+from .conftest import control
+
+
+class FakeClock:
+    """Sleeping moves this clock forward at once."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def policy(self, **kwargs: float) -> CallPolicy:
+        return CallPolicy(sleep=self.sleep, clock=lambda: self.now, **kwargs)  # type: ignore[arg-type]
+
+
+class Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, msg: str) -> None:
+        self.lines.append(msg)
+
+    def warning(self, msg: str) -> None:
+        self.lines.append(msg)
+
+
+def test_long_rate_limit_waits_are_logged_with_their_end(server: EmulatorServer, client: XClient) -> None:
+    control(server, "POST", "/faults", {"kind": "rate_limit", "reset_in": 120, "times": 1})
+    clock = FakeClock()
+    log = Log()
+    caller = Caller(clock.policy(), CallStats(), log)
+    body = caller.call(
+        client, "GET /2/users/by", "lookup", lambda: client.tweepy_client.get_users(usernames=["AcmeNews"])
+    )
+    assert body["data"]
+    assert len(clock.slept) == 1 and 115 < clock.slept[0] < 125
+    assert any("waiting 12" in line and "until 20" in line and "UTC" in line for line in log.lines)
+
+
+def test_no_reset_header_backs_off_exponentially_never_at_once(server: EmulatorServer, client: XClient) -> None:
+    control(server, "POST", "/faults", {"kind": "rate_limit", "reset_in": None, "times": 4})
+    clock = FakeClock()
+    slept = clock.slept
+    caller = Caller(clock.policy(backoff_seconds=1.0), CallStats(), Log())
+    caller.call(client, "GET /2/users/by", "lookup", lambda: client.tweepy_client.get_users(usernames=["AcmeNews"]))
+    assert len(slept) == 4 and all(s > 0 for s in slept)
+    assert slept[3] > slept[0] and slept[3] >= 4.0  # 1, 2, 4, 8 with jitter in the upper half
+
+
+def test_server_errors_are_bounded(server: EmulatorServer, client: XClient) -> None:
+    control(server, "POST", "/faults", {"kind": "server_error"})
+    clock = FakeClock()
+    slept = clock.slept
+    stats = CallStats()
+    caller = Caller(clock.policy(max_attempts=4), stats, Log())
+    started = time.monotonic()
+    with pytest.raises(XTransientError, match="gave up after 4 attempts"):
+        caller.call(client, "GET /2/users/by", "lookup", lambda: client.tweepy_client.get_users(usernames=["A"]))
+    assert stats.requests["GET /2/users/by"] == 4 and len(slept) == 3
+    assert time.monotonic() - started < 5
