@@ -29,7 +29,9 @@ def main() -> None:
         deadline = time.monotonic() + args.seconds
 
         def worker(i: int) -> None:
-            client = make_client(ScopeCredentials("bench", bearer_token=DEMO_BEARER_TOKEN), server.base_url)
+            client = make_client(
+                ScopeCredentials("bench", bearer_token=DEMO_BEARER_TOKEN), server.base_url, return_type=dict
+            )
             token = None
             while time.monotonic() < deadline:
                 body = client.tweepy_client.get_users_tweets(

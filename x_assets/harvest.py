@@ -6,6 +6,7 @@ an account whose calls keep failing is reported, and its stored rows are left al
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
@@ -16,14 +17,28 @@ import polars as pl
 
 from .resources import XSession
 from .source import AccountSpec
+from .tables import TWEET_INSIGHTS_TABLE
 from .transform import tweets_frame
-from .x_api.calls import Caller, XCredentialsRefusedError, XFatalError, XTransientError
+from .warehouse import Slice
+from .x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from .x_api.client import XClient
-from .x_api.reads import LOOKUP_BATCH, chunks, lookup_users, probe_older_posts, timeline_pages
+from .x_api.payloads import Page
+from .x_api.reads import (
+    LOOKUP_BATCH,
+    BudgetExhaustedError,
+    ReadBudget,
+    chunks,
+    lookup_users,
+    probe_older_posts,
+    timeline_pages,
+    tweets_by_ids,
+)
 
 OK, PROTECTED, SUSPENDED, NOT_FOUND = "ok", "protected", "suspended", "not_found"
 REFUSED, FAILED, INCOMPLETE = "credentials_refused", "failed", "incomplete"
 TIMELINE_HORIZON = 3200
+HORIZON_REASON = "beyond the 3,200 most recent posts X lets a timeline reach"
+BUDGET_REASON = "not read: the run's post-read budget was reached"
 
 
 @dataclass
@@ -128,9 +143,12 @@ def _lookup(caller: Caller, client: XClient, states: list[AccountState], key: st
 @dataclass
 class PostsOutcome:
     frame: pl.DataFrame
+    slice: Slice | None = None  # the days read completely; stored rows there are replaced
     pages: int = 0
-    posts_read: int = 0
+    post_reads: int = 0  # billable: posts in data and in includes
     incomplete_days: list[dt.date] = field(default_factory=list)
+    incomplete_reason: str = ""
+    delete_keys: list[str] = field(default_factory=list)  # posts X reports as gone
 
 
 def read_posts(
@@ -140,54 +158,75 @@ def read_posts(
     first: dt.date,
     last: dt.date,
     now: dt.datetime,
+    budget: ReadBudget,
+    since_id: str | None = None,
 ) -> PostsOutcome:
-    """The account's posts created on days first..last, and the days the 3,200-post horizon cut."""
+    """The account's posts created on days first..last; with since_id, only the newer ones."""
     assert state.account_id is not None
     start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
     end = dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=dt.UTC)
     # A window that reaches (nearly) today is read up to now: then the post count alone tells
     # whether the horizon cut it. Older windows are bounded and checked with a small probe.
     open_ended = end >= now - dt.timedelta(days=1)
-    pages: list[tuple[dict[str, Any], dt.datetime]] = []
-    posts_read = 0
-    for page in timeline_pages(caller, client, state.account_id, state.label, start, None if open_ended else end):
-        errors = page.body.get("errors") or []
-        if not page.body.get("data") and errors and not pages:
-            state.fail(*_error_status(errors[0]))
-            return PostsOutcome(frame=tweets_frame([], state.account_id, state.display_username, state.account_name))
-        posts_read += len(page.body.get("data") or [])
-        pages.append((page.body, page.fetched_at))
+    pages: list[Page] = []
+    budget_stopped = False
+    try:
+        for page in timeline_pages(
+            caller, client, state.account_id, state.label, start, None if open_ended else end, since_id, budget
+        ):
+            if not page.tweets.height and page.errors and not pages:
+                state.fail(*_error_status(page.errors[0]))
+                return PostsOutcome(frame=TWEET_INSIGHTS_TABLE.empty_frame())
+            pages.append(page)
+    except BudgetExhaustedError:
+        budget_stopped = True
     frame = tweets_frame(pages, state.account_id, state.display_username, state.account_name)
     frame = frame.filter(pl.col("created_date").is_between(first, last))
+    outcome = PostsOutcome(frame=frame, pages=len(pages), post_reads=sum(p.post_reads for p in pages))
+    if since_id is not None:
+        if budget_stopped:  # a gap after since_id would be skipped for good: write none of it
+            outcome.frame = TWEET_INSIGHTS_TABLE.empty_frame()
+            outcome.incomplete_days, outcome.incomplete_reason = _days(first, last), BUDGET_REASON
+        return outcome
+    timeline_posts = sum(p.tweets.height for p in pages)
     tweet_count = ((state.user or {}).get("public_metrics") or {}).get("tweet_count") or 0
-    if open_ended:
-        cut = posts_read >= TIMELINE_HORIZON
-    else:
-        cut = tweet_count > TIMELINE_HORIZON and not probe_older_posts(
-            caller, client, state.account_id, state.label, start
-        )
-    outcome = PostsOutcome(frame=frame, pages=len(pages), posts_read=posts_read)
-    if cut:
-        oldest = frame["created_date"].min() if frame.height else last
-        outcome.incomplete_days = [d for d in _days(first, last) if d <= oldest]  # type: ignore[operator]
+    cut = False
+    if not budget_stopped:
+        if open_ended:
+            cut = timeline_posts >= TIMELINE_HORIZON
+        elif tweet_count > TIMELINE_HORIZON:
+            cut = not probe_older_posts(caller, client, state.account_id, state.label, start)
+    if not (cut or budget_stopped):
+        outcome.slice = Slice(state.account_id, first, last)
+        return outcome
+    # Posts come newest first: the days after the oldest one read are complete, that day only partly.
+    oldest: dt.date | None = frame["created_date"].min() if frame.height else None  # type: ignore[assignment]
+    complete_from = oldest + dt.timedelta(days=1) if oldest else last + dt.timedelta(days=1)
+    if complete_from <= last:
+        outcome.slice = Slice(state.account_id, complete_from, last)
+    outcome.incomplete_days = [d for d in _days(first, last) if d < complete_from]
+    outcome.incomplete_reason = BUDGET_REASON if budget_stopped else HORIZON_REASON
     return outcome
+
+
+def refresh_posts(
+    caller: Caller, client: XClient, state: AccountState, ids: list[str], budget: ReadBudget
+) -> PostsOutcome:
+    """Re-read stored posts by id (the refresh-by-age policy); gone ones are to be deleted."""
+    assert state.account_id is not None
+    pages: list[Page] = []
+    with contextlib.suppress(BudgetExhaustedError):  # what was not refreshed keeps its stored numbers
+        for page in tweets_by_ids(caller, client, ids, state.label, budget):
+            pages.append(page)
+    gone = [
+        str(e.get("value"))
+        for p in pages
+        for e in p.errors
+        if e.get("parameter") == "ids" and str(e.get("type", "")).endswith("/resource-not-found")
+    ]
+    frame = tweets_frame(pages, state.account_id, state.display_username, state.account_name)
+    return PostsOutcome(frame=frame, pages=len(pages), post_reads=sum(p.post_reads for p in pages), delete_keys=gone)
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-__all__ = [
-    "FAILED",
-    "INCOMPLETE",
-    "NOT_FOUND",
-    "OK",
-    "PROTECTED",
-    "REFUSED",
-    "SUSPENDED",
-    "AccountState",
-    "PostsOutcome",
-    "XFatalError",
-    "read_posts",
-    "resolve_accounts",
-]

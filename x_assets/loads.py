@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,16 +15,34 @@ import duckdb
 import polars as pl
 
 from .constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
-from .harvest import FAILED, INCOMPLETE, OK, PROTECTED, REFUSED, AccountState, read_posts, resolve_accounts
+from .harvest import (
+    FAILED,
+    INCOMPLETE,
+    OK,
+    PROTECTED,
+    REFUSED,
+    AccountState,
+    PostsOutcome,
+    read_posts,
+    refresh_posts,
+    resolve_accounts,
+)
 from .resources import DEFAULT_SCOPE, XResource, XSession
 from .source import AccountSpec
 from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table, with_default_schema
 from .transform import accounts_frame
-from .warehouse import Log, Warehouse, ensure_table, read_registry, remember_resolutions, replace_slice, transaction
+from .warehouse import (
+    Log,
+    Slice,
+    Warehouse,
+    ensure_table,
+    read_registry,
+    remember_resolutions,
+    transaction,
+    write_rows,
+)
 from .x_api.calls import Caller, CallStats, XCredentialsRefusedError, XTransientError
-
-POST_READ_USD = 0.005
-USER_READ_USD = 0.010
+from .x_api.reads import ReadBudget
 
 
 class PastObservationError(ValueError):
@@ -37,8 +56,9 @@ class LoadResult:
     states: list[AccountState]
     rows_written: int
     stats: CallStats
-    posts_read: int = 0
-    users_read: int = 0
+    post_usd: float
+    user_usd: float
+    post_reads: int = 0
     incomplete: dict[str, list[dt.date]] = field(default_factory=dict)
     preview: pl.DataFrame | None = None
 
@@ -46,13 +66,17 @@ class LoadResult:
     def failed(self) -> list[AccountState]:
         return [s for s in self.states if s.status == FAILED]
 
+    @property
+    def user_reads(self) -> int:
+        return sum(s.user is not None for s in self.states)
+
     def metadata(self) -> dict[str, Any]:
         first, last = self.days
         states = [
             {"account": s.label, "account_id": s.account_id, "status": s.status, "detail": s.detail}
             for s in self.states
         ]
-        usd = self.posts_read * POST_READ_USD + self.users_read * USER_READ_USD
+        usd = self.post_reads * self.post_usd + self.user_reads * self.user_usd
         return {
             "dagster/row_count": self.rows_written,
             "days": f"{first}..{last}" if first != last else str(first),
@@ -64,8 +88,8 @@ class LoadResult:
             "retries": self.stats.retries,
             "rate_limit_waits": self.stats.rate_limit_waits,
             "rate_limit_wait_seconds": round(self.stats.rate_limit_wait_seconds, 3),
-            "post_reads": self.posts_read,
-            "user_reads": self.users_read,
+            "post_reads": self.post_reads,
+            "user_reads": self.user_reads,
             "estimated_usd": round(usd, 4),
             "incomplete_days": {k: [str(d) for d in v] for k, v in self.incomplete.items()},
         }
@@ -101,15 +125,16 @@ def status_frame(
     states: Sequence[AccountState],
     days: Sequence[dt.date],
     endpoint: str,
-    incomplete: dict[str, list[dt.date]] | None = None,
+    incomplete: dict[str, tuple[list[dt.date], str]] | None = None,
 ) -> pl.DataFrame:
     rows = []
     for state in states:
-        cut = set((incomplete or {}).get(state.spec.key, []))
+        cut_days, reason = (incomplete or {}).get(state.spec.key, ([], ""))
+        cut = set(cut_days)
         for day in days:
             status, detail = state.status, state.detail
             if day in cut and status == OK:
-                status, detail = INCOMPLETE, "beyond the 3,200 most recent posts X lets a timeline reach"
+                status, detail = INCOMPLETE, reason
             rows.append(
                 {
                     "date": day,
@@ -140,27 +165,37 @@ def _replace_statuses(
         conn.unregister("_statuses")
 
 
-def _write(
-    warehouse: Warehouse,
-    log: Log,
-    session: XSession,
-    table: Table,
-    frame: pl.DataFrame,
-    days: tuple[dt.date, dt.date],
-    read_ids: list[str],
-    statuses: pl.DataFrame,
-    endpoint: str,
-    first_resolutions: dict[str, tuple[str, str]],
-) -> int:
+@dataclass
+class Write:
+    """Everything one run changes, applied in one transaction."""
+
+    table: Table
+    frame: pl.DataFrame
+    days: tuple[dt.date, dt.date]
+    slices: list[Slice]
+    statuses: pl.DataFrame
+    endpoint: str
+    first_resolutions: dict[str, tuple[str, str]]
+    key_column: str | None = None
+    delete_keys: list[str] = field(default_factory=list)
+
+
+def _write(warehouse: Warehouse, log: Log, session: XSession, write: Write) -> int:
     extra = session.source.default_schema
-    frame = with_default_schema(frame, extra)
-    statuses = with_default_schema(statuses, extra)
     with warehouse.connect(log) as conn, transaction(conn):
-        for t in (table, ACCOUNT_STATUS_TABLE):
-            ensure_table(conn, t, extra)
-        written = replace_slice(conn, table, frame, days, read_ids)
-        _replace_statuses(conn, statuses, days, endpoint)
-        remember_resolutions(conn, first_resolutions)
+        for table in (write.table, ACCOUNT_STATUS_TABLE):
+            ensure_table(conn, table, extra)
+        written = write_rows(
+            conn,
+            write.table,
+            with_default_schema(write.frame, extra),
+            write.days,
+            write.slices,
+            write.key_column,
+            write.delete_keys,
+        )
+        _replace_statuses(conn, with_default_schema(write.statuses, extra), write.days, write.endpoint)
+        remember_resolutions(conn, write.first_resolutions)
     return written
 
 
@@ -175,8 +210,10 @@ def _open(
     return session, states, first
 
 
-def _users_read(states: Sequence[AccountState]) -> int:
-    return sum(s.user is not None for s in states)
+def _caller(x: XResource, log: Log) -> Caller:
+    policy = x.call_policy()
+    policy.reserve = x.max_workers
+    return Caller(policy, CallStats(), log)
 
 
 def load_account_insights(
@@ -190,34 +227,65 @@ def load_account_insights(
 ) -> LoadResult:
     """Snapshot every account's profile metrics under the days first..last (yesterday or today)."""
     check_observable(first, last, today or dt.datetime.now(dt.UTC).date())
-    stats = CallStats()
-    caller = Caller(x.call_policy(), stats, log)
+    caller = _caller(x, log)
     session, states, first_resolutions = _open(x, warehouse, log, only, caller)
-    observed = [s for s in states if s.user is not None]
+    observed = [s for s in states if s.user is not None and s.account_id]
     days = days_in(first, last)
     rows = [{"user": s.user, "account_name": s.account_name, "fetched_at": s.fetched_at} for s in observed]
     frame = pl.concat([accounts_frame(rows, day) for day in days])
-    read_ids = [s.account_id for s in observed if s.account_id]
-    statuses = status_frame(states, days, ACCOUNT_INSIGHTS)
-    written = _write(
-        warehouse,
-        log,
-        session,
-        ACCOUNT_INSIGHTS_TABLE,
-        frame,
-        (first, last),
-        read_ids,
-        statuses,
-        ACCOUNT_INSIGHTS,
-        first_resolutions,
+    write = Write(
+        table=ACCOUNT_INSIGHTS_TABLE,
+        frame=frame,
+        days=(first, last),
+        slices=[Slice(s.account_id or "", first, last) for s in observed],
+        statuses=status_frame(states, days, ACCOUNT_INSIGHTS),
+        endpoint=ACCOUNT_INSIGHTS,
+        first_resolutions=first_resolutions,
     )
+    written = _write(warehouse, log, session, write)
     for state in states:
         if state.status not in (OK, PROTECTED):
             log.warning(f"{state.label}: {state.status}: {state.detail}")
     log.info(f"account_insights {first}..{last}: {written} row(s) for {len(observed)} of {len(states)} account(s)")
     return LoadResult(
-        ACCOUNT_INSIGHTS, (first, last), states, written, stats, users_read=_users_read(states), preview=frame.head(5)
+        ACCOUNT_INSIGHTS,
+        (first, last),
+        states,
+        written,
+        caller.stats,
+        x.post_read_usd,
+        x.user_read_usd,
+        preview=frame.head(5),
     )
+
+
+@dataclass
+class StoredPosts:
+    """What the table already holds for the refresh-by-age policy, per account id."""
+
+    newest: dict[str, str]  # account_id -> newest stored post id
+    due: dict[str, list[str]]  # account_id -> post ids whose age is a refresh age
+
+
+def _stored_posts(
+    warehouse: Warehouse, log: Log, ids: list[str], first: dt.date, last: dt.date, today: dt.date, ages: list[int]
+) -> StoredPosts:
+    table = TWEET_INSIGHTS_TABLE.qualified
+    due_days = [today - dt.timedelta(days=a) for a in ages]
+    with warehouse.connect(log) as conn:
+        ensure_table(conn, TWEET_INSIGHTS_TABLE, {})
+        newest = conn.execute(
+            f"SELECT account_id, max(tweet_id::UBIGINT)::VARCHAR FROM {table} "
+            "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date >= ? GROUP BY 1",
+            [ids, first],
+        ).fetchall()
+        due = conn.execute(
+            f"SELECT account_id, list(tweet_id ORDER BY tweet_id) FROM {table} "
+            "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date BETWEEN ? AND ? "
+            "AND created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1",
+            [ids, first, last, due_days],
+        ).fetchall()
+    return StoredPosts(newest=dict(newest), due={a: list(t) for a, t in due})
 
 
 def load_tweet_insights(
@@ -228,69 +296,98 @@ def load_tweet_insights(
     log: Log,
     only: Sequence[str] | None = None,
 ) -> LoadResult:
-    """Every account's posts created on days first..last, each account's window read once."""
-    stats = CallStats()
-    caller = Caller(x.call_policy(), stats, log)
+    """Every account's posts created on days first..last, each account's window read once.
+
+    Accounts are read in parallel by x.max_workers workers, paced by the rate-limit headers.
+    """
+    caller = _caller(x, log)
     session, states, first_resolutions = _open(x, warehouse, log, only, caller)
     now = dt.datetime.now(dt.UTC)
-    frames: list[pl.DataFrame] = []
-    read_ids: list[str] = []
-    incomplete: dict[str, list[dt.date]] = {}
-    posts_read = 0
+    budget = ReadBudget(x.max_post_reads)
     readable = [s for s in states if s.account_id is not None and s.status in (OK, PROTECTED)]
-    for i, state in enumerate(readable, start=1):
+    by_ages = x.refresh_policy == "ages"
+    stored = (
+        _stored_posts(warehouse, log, [s.account_id or "" for s in readable], first, last, now.date(), x.refresh_ages)
+        if by_ages
+        else StoredPosts({}, {})
+    )
+
+    def read_one(state: AccountState) -> list[PostsOutcome]:
         client = session.client_for(state.spec)
         state.status, state.detail = OK, ""  # the timeline decides whether a protected account is readable
         try:
-            outcome = read_posts(caller, client, state, first, last, now)
+            account_id = state.account_id or ""
+            outcomes = [read_posts(caller, client, state, first, last, now, budget, stored.newest.get(account_id))]
+            if state.status == OK and stored.due.get(account_id):
+                outcomes.append(refresh_posts(caller, client, state, stored.due[account_id], budget))
+            return outcomes
         except XCredentialsRefusedError as exc:
             if client.scope.label == DEFAULT_SCOPE:
                 raise
             state.fail(REFUSED, str(exc))
-            continue
         except XTransientError as exc:
             state.fail(FAILED, str(exc))
             log.warning(f"{state.label}: failed after retries; its stored rows are kept: {exc}")
-            continue
-        if state.status != OK:
-            log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}")
-            continue
-        frames.append(outcome.frame)
-        read_ids.append(state.account_id or "")
-        posts_read += outcome.posts_read
-        if outcome.incomplete_days:
-            incomplete[state.spec.key] = outcome.incomplete_days
-            log.warning(
-                f"{state.label}: days {outcome.incomplete_days[0]}..{outcome.incomplete_days[-1]} lie beyond the "
-                "3,200 most recent posts X lets a timeline reach; loaded what could be read, slice marked incomplete"
-            )
-        log.info(
-            f"account {i}/{len(readable)} {state.label}: {outcome.frame.height} post(s) in "
-            f"{outcome.pages} page(s), {sum(stats.requests.values())} request(s) so far"
-        )
+        return []
+
+    frames: list[pl.DataFrame] = []
+    slices: list[Slice] = []
+    delete_keys: list[str] = []
+    incomplete: dict[str, tuple[list[dt.date], str]] = {}
+    post_reads = 0
+    with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
+        futures: dict[Future[list[PostsOutcome]], AccountState] = {pool.submit(read_one, s): s for s in readable}
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if future.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise future.exception()  # type: ignore[misc]  # a fatal answer: fail fast
+        for i, (future, state) in enumerate(futures.items(), start=1):
+            outcomes = future.result()
+            post_reads += sum(o.post_reads for o in outcomes)
+            if state.status != OK:
+                log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}")
+                continue
+            for outcome in outcomes:
+                frames.append(outcome.frame)
+                slices.extend([outcome.slice] if outcome.slice else [])
+                delete_keys.extend(outcome.delete_keys)
+                if outcome.incomplete_days:
+                    incomplete[state.spec.key] = (outcome.incomplete_days, outcome.incomplete_reason)
+                    log.warning(
+                        f"{state.label}: days {outcome.incomplete_days[0]}..{outcome.incomplete_days[-1]}: "
+                        f"{outcome.incomplete_reason}; loaded what could be read, slice marked incomplete"
+                    )
+            pages = sum(o.pages for o in outcomes)
+            rows = sum(o.frame.height for o in outcomes)
+            log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s)")
     frame = pl.concat(frames) if frames else TWEET_INSIGHTS_TABLE.empty_frame()
-    statuses = status_frame(states, days_in(first, last), TWEET_INSIGHTS, incomplete)
-    written = _write(
-        warehouse,
-        log,
-        session,
-        TWEET_INSIGHTS_TABLE,
-        frame,
-        (first, last),
-        read_ids,
-        statuses,
-        TWEET_INSIGHTS,
-        first_resolutions,
+    write = Write(
+        table=TWEET_INSIGHTS_TABLE,
+        frame=frame,
+        days=(first, last),
+        slices=slices,
+        statuses=status_frame(states, days_in(first, last), TWEET_INSIGHTS, incomplete),
+        endpoint=TWEET_INSIGHTS,
+        first_resolutions=first_resolutions,
+        key_column="tweet_id",
+        delete_keys=delete_keys,
     )
-    log.info(f"tweet_insights {first}..{last}: {written} post(s) for {len(read_ids)} of {len(states)} account(s)")
+    written = _write(warehouse, log, session, write)
+    log.info(
+        f"tweet_insights {first}..{last}: {written} post(s) for {len(slices)} of {len(states)} account(s), "
+        f"{sum(caller.stats.requests.values())} request(s), {post_reads} post read(s)"
+    )
     return LoadResult(
         TWEET_INSIGHTS,
         (first, last),
         states,
         written,
-        stats,
-        posts_read=posts_read,
-        users_read=_users_read(states),
-        incomplete=incomplete,
+        caller.stats,
+        x.post_read_usd,
+        x.user_read_usd,
+        post_reads=post_reads,
+        incomplete={k: v[0] for k, v in incomplete.items()},
         preview=frame.head(5),
     )

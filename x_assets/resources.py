@@ -52,6 +52,18 @@ class XResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=5, description="Attempts per request on transient faults (5xx, timeouts).")
     backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, jittered.")
     max_rate_limit_wait_seconds: float = Field(default=900.0, description="Longest wait for a rate-limit reset.")
+    max_workers: int = Field(default=8, description="Accounts read in parallel (paced by the rate-limit headers).")
+    max_post_reads: int | None = Field(
+        default=None, description="Per-run cap on billable post reads; the run stops before it (X_MAX_POST_READS)."
+    )
+    post_read_usd: float = Field(default=0.005, description="Price of one post read, for the cost estimate.")
+    user_read_usd: float = Field(default=0.010, description="Price of one user read, for the cost estimate.")
+    refresh_policy: str = Field(
+        default="window",
+        description="'window': every run re-reads its whole window; 'ages': new posts by since_id, and "
+        "stored posts re-read by id only when they are refresh_ages days old (X_REFRESH_POLICY).",
+    )
+    refresh_ages: list[int] = Field(default=[1, 3, 7], description="Ages in days at which 'ages' re-reads a post.")
 
     _session: XSession | None = PrivateAttr(default=None)
     _error: SourceConfigError | None = PrivateAttr(default=None)

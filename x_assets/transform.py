@@ -9,17 +9,8 @@ from typing import Any
 import polars as pl
 
 from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, UTC_TS
+from .x_api.payloads import METRICS, Page
 
-METRICS = ("retweet_count", "reply_count", "like_count", "quote_count", "bookmark_count", "impression_count")
-RAW_TWEET_SCHEMA: dict[str, Any] = {
-    "id": pl.String,
-    "text": pl.String,
-    "created_at": pl.String,
-    "lang": pl.String,
-    "public_metrics": pl.Struct({m: pl.Int64 for m in METRICS}),
-    "referenced_tweets": pl.List(pl.Struct({"type": pl.String, "id": pl.String})),
-    "note_tweet": pl.Struct({"text": pl.String}),
-}
 API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
@@ -28,23 +19,15 @@ def _referenced(kind: str) -> pl.Expr:
     return refs.list.eval(pl.element().struct.field("type") == kind).list.any().fill_null(False)
 
 
-def tweets_frame(
-    pages: Iterable[tuple[dict[str, Any], dt.datetime]],
-    account_id: str,
-    username: str,
-    account_name: str,
-) -> pl.DataFrame:
-    """tweet_insights rows for one account's timeline pages (body, fetched_at)."""
+def tweets_frame(pages: Iterable[Page], account_id: str, username: str, account_name: str) -> pl.DataFrame:
+    """tweet_insights rows for one account's pages (timeline pages or lookups by id)."""
     frames: list[pl.DataFrame] = []
-    originals: dict[str, int | None] = {}
-    for body, fetched_at in pages:
-        data = body.get("data")
-        if not data:
-            continue
-        for included in (body.get("includes") or {}).get("tweets", []):
-            originals[included["id"]] = (included.get("public_metrics") or {}).get("retweet_count")
-        page = pl.DataFrame(data, schema=RAW_TWEET_SCHEMA, strict=False)
-        frames.append(page.with_columns(pl.lit(fetched_at, dtype=UTC_TS).alias("fetched_at")))
+    originals: list[pl.DataFrame] = []
+    for page in pages:
+        if page.tweets.height:
+            frames.append(page.tweets.with_columns(pl.lit(page.fetched_at, dtype=UTC_TS).alias("fetched_at")))
+        if page.included.height:
+            originals.append(page.included.select("id", pl.col("public_metrics").struct.field("retweet_count")))
     if not frames:
         return TWEET_INSIGHTS_TABLE.empty_frame()
     raw = pl.concat(frames).unique("id", keep="first", maintain_order=True)
@@ -72,9 +55,10 @@ def tweets_frame(
         *(metric(m).alias(m) for m in METRICS if m != "retweet_count"),
         pl.col("fetched_at"),
     )
-    lookup = pl.DataFrame(
-        {"original_tweet_id": list(originals), "original_retweet_count": list(originals.values())},
-        schema={"original_tweet_id": pl.String, "original_retweet_count": pl.Int64},
+    lookup = (
+        pl.concat(originals).unique("id").rename({"id": "original_tweet_id", "retweet_count": "original_retweet_count"})
+        if originals
+        else pl.DataFrame(schema={"original_tweet_id": pl.String, "original_retweet_count": pl.Int64})
     )
     frame = frame.join(lookup, on="original_tweet_id", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("is_retweet")).then(0).otherwise(pl.col("retweet_count")).alias("own_retweet_count"),

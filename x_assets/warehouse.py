@@ -11,6 +11,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -90,33 +91,61 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
     conn.commit()
 
 
-def replace_slice(
+@dataclass(frozen=True)
+class Slice:
+    """Days of one account that a run read completely: stored rows there are replaced."""
+
+    account_id: str
+    first: dt.date
+    last: dt.date
+
+
+def write_rows(
     conn: duckdb.DuckDBPyConnection,
     table: Table,
     frame: pl.DataFrame,
-    days: tuple[dt.date, dt.date],
-    account_ids: Sequence[str],
-    extra_filter: tuple[str, list[Any]] | None = None,
+    window: tuple[dt.date, dt.date],
+    slices: Sequence[Slice],
+    key_column: str | None = None,
+    delete_keys: Sequence[str] = (),
 ) -> int:
-    """Inside the caller's transaction: delete the slice, insert the frame by column name."""
-    first, last = days
-    if account_ids:
-        where = f'"{table.date_column}" BETWEEN ? AND ? AND account_id IN (SELECT unnest(?::VARCHAR[]))'
-        params: list[Any] = [first, last, list(account_ids)]
-        if extra_filter is not None:
-            where += f" AND {extra_filter[0]}"
-            params.extend(extra_filter[1])
-        conn.execute(f"DELETE FROM {table.qualified} WHERE {where}", params)
+    """Inside the caller's transaction: delete the slices, and rows whose key is incoming or in
+    delete_keys (posts read outside a complete slice, posts deleted on X), then insert by name."""
+    outside = frame.filter(~pl.col(table.date_column).is_between(*window))
+    if outside.height:
+        raise ValueError(f"{outside.height} row(s) fall outside {window[0]}..{window[1]} of {table.name}")
+    if slices:
+        conn.register("_slices", pl.DataFrame([vars(s) for s in slices]).to_arrow())
+        try:
+            conn.execute(
+                f"DELETE FROM {table.qualified} AS t USING _slices AS s WHERE t.account_id = s.account_id "
+                f'AND t."{table.date_column}" BETWEEN s.first AND s.last'
+            )
+        finally:
+            conn.unregister("_slices")
+    if key_column is not None:
+        keys = list(delete_keys) + _uncovered(frame, table, slices).get_column(key_column).to_list()
+        if keys:
+            conn.execute(f'DELETE FROM {table.qualified} WHERE "{key_column}" IN (SELECT unnest(?::VARCHAR[]))', [keys])
     if frame.height:
-        outside = frame.filter(~pl.col(table.date_column).is_between(first, last))
-        if outside.height:
-            raise ValueError(f"{outside.height} row(s) fall outside the slice {first}..{last} of {table.name}")
         conn.register("_incoming", frame.to_arrow())
         try:
             conn.execute(f"INSERT INTO {table.qualified} BY NAME SELECT * FROM _incoming")
         finally:
             conn.unregister("_incoming")
     return frame.height
+
+
+def _uncovered(frame: pl.DataFrame, table: Table, slices: Sequence[Slice]) -> pl.DataFrame:
+    """Rows outside every replaced slice: they replace their stored twins by key instead."""
+    if not slices or not frame.height:
+        return frame
+    bounds = pl.DataFrame(
+        [vars(s) for s in slices], schema={"account_id": pl.String, "first": pl.Date, "last": pl.Date}
+    )
+    joined = frame.join(bounds, on="account_id", how="left")
+    inside = pl.col(table.date_column).is_between(pl.col("first"), pl.col("last")).fill_null(False)
+    return joined.filter(~inside)
 
 
 def read_registry(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -31,7 +31,7 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.pause_in_write:
-        real = loads.replace_slice
+        real = loads.write_rows
 
         def paused(*a: Any, **kw: Any) -> int:
             written = real(*a, **kw)
@@ -40,7 +40,7 @@ def main() -> int:
             time.sleep(args.pause_in_write)
             return written
 
-        loads.replace_slice = paused  # type: ignore[assignment]
+        loads.write_rows = paused  # type: ignore[assignment]
 
     result = dg.materialize(
         [getattr(assets, args.asset)],

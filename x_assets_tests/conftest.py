@@ -38,7 +38,10 @@ def server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def client(server: EmulatorServer) -> XClient:
-    return make_client(ScopeCredentials("default", bearer_token=DEMO_BEARER_TOKEN), server.base_url, timeout=10)
+    """tweepy as the connector sets it up, answering parsed JSON for readable assertions."""
+    return make_client(
+        ScopeCredentials("default", bearer_token=DEMO_BEARER_TOKEN), server.base_url, timeout=10, return_type=dict
+    )
 
 
 def control(server: EmulatorServer, method: str, path: str, body: Any = None) -> Any:

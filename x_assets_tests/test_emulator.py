@@ -178,7 +178,9 @@ def test_owner_only_account_needs_its_own_token(server: EmulatorServer, client: 
     private = account_by_name(server, "PrivateLabs")
     denied = client.tweepy_client.get_users_tweets(private.id, max_results=5)
     assert "data" not in denied and denied["errors"][0]["title"] == "Authorization Error"
-    owner = make_client(ScopeCredentials("owner", bearer_token=DEMO_OWNER_BEARER_TOKEN), server.base_url)
+    owner = make_client(
+        ScopeCredentials("owner", bearer_token=DEMO_OWNER_BEARER_TOKEN), server.base_url, return_type=dict
+    )
     allowed = owner.tweepy_client.get_users_tweets(private.id, max_results=5)
     assert len(allowed["data"]) == 5
     assert control(server, "GET", "/stats")["requests_by_credential"]["privatelabs-owner"] == 1
@@ -228,7 +230,7 @@ def test_deterministic_from_seed() -> None:
 
 
 def test_bad_bearer_and_bad_oauth_signature_get_401(server: EmulatorServer) -> None:
-    bad = make_client(ScopeCredentials("bad", bearer_token="not-a-token"), server.base_url)
+    bad = make_client(ScopeCredentials("bad", bearer_token="not-a-token"), server.base_url, return_type=dict)
     with pytest.raises(tweepy.Unauthorized) as info:
         bad.tweepy_client.get_users(usernames=["AcmeNews"])
     assert info.value.response.json() == shapes.UNAUTHORIZED
@@ -238,10 +240,12 @@ def test_bad_bearer_and_bad_oauth_signature_get_401(server: EmulatorServer) -> N
         access_token=DEMO_ACCESS_TOKEN,
         access_token_secret=DEMO_ACCESS_TOKEN_SECRET,
     )
-    good = make_client(ScopeCredentials("oauth", **oauth), server.base_url)
+    good = make_client(ScopeCredentials("oauth", **oauth), server.base_url, return_type=dict)
     body = good.tweepy_client.get_users(usernames=["AcmeNews"], user_fields=["public_metrics"], user_auth=True)
     assert body["data"][0]["username"] == "AcmeNews"
-    forged = make_client(ScopeCredentials("forged", **{**oauth, "consumer_secret": "wrong"}), server.base_url)
+    forged = make_client(
+        ScopeCredentials("forged", **{**oauth, "consumer_secret": "wrong"}), server.base_url, return_type=dict
+    )
     with pytest.raises(tweepy.Unauthorized):
         forged.tweepy_client.get_users(usernames=["AcmeNews"], user_auth=True)
     stats = control(server, "GET", "/stats")

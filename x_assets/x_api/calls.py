@@ -20,12 +20,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 import requests
 import tweepy
 
 from .client import XClient
+from .payloads import MalformedResponseError
+
+T = TypeVar("T")
 
 
 class XFatalError(Exception):
@@ -57,6 +60,7 @@ class CallPolicy:
     backoff_cap_seconds: float = 60.0
     max_rate_limit_wait_seconds: float = 900.0  # bound on one rate-limit wait
     long_wait_seconds: float = 30.0  # waits at least this long are logged
+    reserve: int = 0  # requests kept in hand per window: the number of parallel workers
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
 
@@ -106,7 +110,7 @@ def _utc(epoch: float) -> str:
 
 
 # requests.RequestException covers timeouts, resets and truncated bodies (JSONDecodeError).
-TRANSIENT = (tweepy.TwitterServerError, requests.RequestException, json.JSONDecodeError)
+TRANSIENT = (tweepy.TwitterServerError, requests.RequestException, json.JSONDecodeError, MalformedResponseError)
 
 
 class Caller:
@@ -127,23 +131,28 @@ class Caller:
         self.stats.waited(seconds, rate_limit)
         self.policy.sleep(seconds)
 
-    def _pace(self, client: XClient, what: str) -> None:
-        """Wait out an exhausted window instead of spending a request on a 429."""
-        state = client.adapter.last_rate_limit
-        if state is None or state.remaining is None or state.remaining > 0 or state.reset is None:
+    def _pace(self, client: XClient, endpoint: str, what: str) -> None:
+        """Wait out a nearly spent window instead of spending requests on 429s.
+
+        Parallel workers share the window, so the reserve keeps one request per worker.
+        """
+        state = client.adapter.rate_limit(endpoint)
+        if state is None or state.remaining is None or state.reset is None:
+            return
+        if state.remaining > self.policy.reserve:
             return
         until_reset = state.reset - self.policy.clock()
         if until_reset <= 0:  # the window has already turned over (we may have just waited for it)
             return
         wait = until_reset + random.uniform(0.5, 1.5)
         if wait <= self.policy.max_rate_limit_wait_seconds:
-            self._sleep(wait, f"{what}: rate-limit window used up ({client.scope.label})", rate_limit=True)
+            self._sleep(wait, f"{what}: rate-limit window nearly used up ({client.scope.label})", rate_limit=True)
 
-    def call(self, client: XClient, endpoint: str, what: str, fn: Callable[[], Any]) -> dict[str, Any]:
+    def call(self, client: XClient, endpoint: str, what: str, fn: Callable[[], T]) -> T:
         attempt = 0
         rate_limited = 0
         while True:
-            self._pace(client, what)
+            self._pace(client, endpoint, what)
             self.stats.count(endpoint)
             try:
                 result = fn()
@@ -176,8 +185,6 @@ class Caller:
             except TRANSIENT as exc:
                 failure = exc
             else:
-                if not isinstance(result, dict):
-                    raise XTransientError(f"{what}: unexpected answer of type {type(result).__name__}")
                 return result
             attempt += 1
             if attempt >= self.policy.max_attempts:

@@ -4,15 +4,17 @@ tweepy 4.17 hard-codes https://api.twitter.com and sets no timeout. A requests
 adapter mounted on the client's session rewrites the host and adds a timeout;
 OAuth 1.0a signatures are computed before the adapter runs, so they stay valid
 for the X hosts. The adapter also remembers the last rate-limit headers, which
-tweepy's dict return type would otherwise throw away.
+the connector uses to pace itself.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import tweepy
@@ -29,14 +31,32 @@ class RateLimitState:
     reset: int | None  # epoch seconds
 
 
+ROUTES = (
+    (re.compile(r"^/2/users/[^/]+/tweets$"), "GET /2/users/:id/tweets"),
+    (re.compile(r"^/2/users/by$"), "GET /2/users/by"),
+    (re.compile(r"^/2/users$"), "GET /2/users"),
+    (re.compile(r"^/2/tweets$"), "GET /2/tweets"),
+)
+
+
+def route_of(url: str) -> str:
+    """The endpoint a URL belongs to, as CallStats and the rate-limit windows name it."""
+    path = urlsplit(url).path
+    for pattern, route in ROUTES:
+        if pattern.search(path):
+            return route
+    return path
+
+
 class XBaseURLAdapter(HTTPAdapter):
-    """Sends X API requests to base_url, with a default timeout."""
+    """Sends X API requests to base_url, with a default timeout; remembers rate-limit windows."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__(pool_maxsize=16)
+        super().__init__(pool_connections=4, pool_maxsize=32)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._local = threading.local()
+        self._windows: dict[str, RateLimitState] = {}
+        self._lock = threading.Lock()
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         url = request.url or ""
@@ -47,12 +67,16 @@ class XBaseURLAdapter(HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         response = super().send(request, **kwargs)
-        self._local.rate_limit = _rate_limit_state(response.headers)
+        state = _rate_limit_state(response.headers)
+        if state.remaining is not None:
+            with self._lock:
+                self._windows[route_of(url)] = state
         return response
 
-    @property
-    def last_rate_limit(self) -> RateLimitState | None:
-        return getattr(self._local, "rate_limit", None)
+    def rate_limit(self, route: str) -> RateLimitState | None:
+        """The last window X reported for this endpoint and these credentials (shared by all threads)."""
+        with self._lock:
+            return self._windows.get(route)
 
 
 def _header_int(headers: Any, name: str) -> int | None:
@@ -104,14 +128,19 @@ class XClient:
         return self.scope.user_auth
 
 
-def make_client(scope: ScopeCredentials, base_url: str = DEFAULT_BASE_URL, timeout: float = 30.0) -> XClient:
+def make_client(
+    scope: ScopeCredentials,
+    base_url: str = DEFAULT_BASE_URL,
+    timeout: float = 30.0,
+    return_type: type = requests.Response,  # raw bytes: pages are parsed by polars, not json.loads
+) -> XClient:
     client = tweepy.Client(
         bearer_token=scope.bearer_token,
         consumer_key=scope.consumer_key,
         consumer_secret=scope.consumer_secret,
         access_token=scope.access_token,
         access_token_secret=scope.access_token_secret,
-        return_type=dict,
+        return_type=return_type,
         wait_on_rate_limit=False,  # it loops without pause when the reset header is missing
     )
     adapter = XBaseURLAdapter(base_url, timeout)

@@ -1,15 +1,18 @@
-"""The reads the assets make: users in batches of 100, and timeline pages."""
+"""The reads the assets make: users in batches of 100, timeline pages, posts by id."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
+import requests
+
 from .calls import Caller
 from .client import XClient
+from .payloads import Page, parse_page
 
 USER_FIELDS = ["created_at", "protected", "public_metrics"]
 TWEET_FIELDS = [
@@ -24,13 +27,56 @@ TWEET_FIELDS = [
 EXPANSIONS = ["referenced_tweets.id"]
 PAGE_SIZE = 100
 LOOKUP_BATCH = 100
-T = TypeVar("T")
+MIN_PAGE = 5
+READS_PER_POST = 3  # a post, plus up to two referenced posts in includes (a quote-reply)
 EARLIEST_START = dt.datetime(2010, 11, 6, 0, 0, 1, tzinfo=dt.UTC)
+T = TypeVar("T")
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     for i in range(0, len(items), size):
         yield list(items[i : i + size])
+
+
+class BudgetExhaustedError(Exception):
+    """The run's post-read budget would be exceeded by the next request."""
+
+
+class ReadBudget:
+    """A per-run cap on billable post reads, shared by all workers; never exceeded."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+        self._reserved = 0
+        self._lock = threading.Lock()
+
+    def take(self, wanted_posts: int, at_least: int) -> int:
+        """Reserve room for a request of up to wanted_posts; returns how many to ask for (0: stop)."""
+        with self._lock:
+            if self.limit is None:
+                self._reserved += wanted_posts * READS_PER_POST
+                return wanted_posts
+            room = (self.limit - self.used - self._reserved) // READS_PER_POST
+            size = min(wanted_posts, room)
+            if size < at_least:
+                return 0
+            self._reserved += size * READS_PER_POST
+            return size
+
+    def settle(self, page_size: int, reads: int) -> None:
+        with self._lock:
+            self._reserved -= page_size * READS_PER_POST
+            self.used += reads
+
+
+def _page_of(request: Callable[[], requests.Response]) -> Callable[[], Page]:
+    """Parsing happens inside the call, so a truncated body is retried like any transient fault."""
+    return lambda: parse_page(request().content)
+
+
+def _json_of(request: Callable[[], requests.Response]) -> Callable[[], dict[str, Any]]:
+    return lambda: request().json()  # type: ignore[no-any-return]
 
 
 def lookup_users(
@@ -41,67 +87,108 @@ def lookup_users(
     errors: list[dict[str, Any]] = []
     key, values, endpoint = ("ids", ids, "GET /2/users") if ids else ("usernames", usernames, "GET /2/users/by")
     for batch in chunks(list(values or []), LOOKUP_BATCH):
-        body = caller.call(
-            client,
-            endpoint,
-            f"looking up {len(batch)} account(s) by {key}",
-            partial(
-                client.tweepy_client.get_users, **{key: batch}, user_fields=USER_FIELDS, user_auth=client.user_auth
-            ),
+        request = partial(
+            client.tweepy_client.get_users, **{key: batch}, user_fields=USER_FIELDS, user_auth=client.user_auth
         )
+        body = caller.call(client, endpoint, f"looking up {len(batch)} account(s) by {key}", _json_of(request))
         users.extend(body.get("data") or [])
         errors.extend(body.get("errors") or [])
     return users, errors
 
 
-@dataclass
-class TimelinePage:
-    body: dict[str, Any]
-    fetched_at: dt.datetime
-
-
 def timeline_pages(
-    caller: Caller, client: XClient, account_id: str, label: str, start: dt.datetime, end: dt.datetime | None
-) -> Iterator[TimelinePage]:
-    """Pages of the account's posts created in [start, end] (end None: up to now), newest first."""
+    caller: Caller,
+    client: XClient,
+    account_id: str,
+    label: str,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    since_id: str | None = None,
+    budget: ReadBudget | None = None,
+) -> Iterator[Page]:
+    """Pages of the account's posts in [start, end] (end None: up to now), newest first.
+
+    With since_id, only posts newer than it (X lets since_id override start_time).
+    Raises BudgetExhaustedError when the next page would overspend the budget.
+    """
+    budget = budget or ReadBudget(None)
     token: str | None = None
     page_no = 0
     while True:
         page_no += 1
-        body = caller.call(
-            client,
-            "GET /2/users/:id/tweets",
-            f"{label}: reading posts (page {page_no})",
-            partial(
-                client.tweepy_client.get_users_tweets,
-                account_id,
-                max_results=PAGE_SIZE,
-                start_time=max(start, EARLIEST_START),
-                end_time=end,
-                pagination_token=token,
-                tweet_fields=TWEET_FIELDS,
-                expansions=EXPANSIONS,
-                user_auth=client.user_auth,
-            ),
+        size = budget.take(PAGE_SIZE, at_least=MIN_PAGE)
+        if not size:
+            raise BudgetExhaustedError(f"{label}: post-read budget reached")
+        request = partial(
+            client.tweepy_client.get_users_tweets,
+            account_id,
+            max_results=size,
+            start_time=None if since_id else max(start, EARLIEST_START),
+            since_id=since_id,
+            end_time=end,
+            pagination_token=token,
+            tweet_fields=TWEET_FIELDS,
+            expansions=EXPANSIONS,
+            user_auth=client.user_auth,
         )
-        yield TimelinePage(body, dt.datetime.now(dt.UTC))
-        token = (body.get("meta") or {}).get("next_token")
-        if not token or not body.get("data"):
+        try:
+            page = caller.call(
+                client,
+                "GET /2/users/:id/tweets",
+                f"{label}: reading posts (page {page_no})",
+                _page_of(request),
+            )
+        finally:
+            budget.settle(size, 0)
+        budget.settle(0, page.post_reads)
+        yield page
+        token = page.next_token
+        if not token or not page.tweets.height:
             return
+
+
+def tweets_by_ids(
+    caller: Caller, client: XClient, ids: list[str], label: str, budget: ReadBudget | None = None
+) -> Iterator[Page]:
+    """The posts with these ids, 100 per request (deleted ones come back as errors)."""
+    budget = budget or ReadBudget(None)
+    for batch in chunks(ids, LOOKUP_BATCH):
+        size = budget.take(len(batch), at_least=len(batch))
+        if not size:
+            raise BudgetExhaustedError(f"{label}: post-read budget reached")
+        request = partial(
+            client.tweepy_client.get_tweets,
+            batch,
+            tweet_fields=TWEET_FIELDS,
+            expansions=EXPANSIONS,
+            user_auth=client.user_auth,
+        )
+        try:
+            page = caller.call(
+                client,
+                "GET /2/tweets",
+                f"{label}: refreshing {len(batch)} post(s)",
+                _page_of(request),
+            )
+        finally:
+            budget.settle(size, 0)
+        budget.settle(0, page.post_reads)
+        yield page
 
 
 def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: str, before: dt.datetime) -> bool:
     """Does the timeline still reach posts older than `before`? (The 3,200-post horizon.)"""
-    body = caller.call(
+    request = partial(
+        client.tweepy_client.get_users_tweets,
+        account_id,
+        max_results=MIN_PAGE,
+        end_time=before - dt.timedelta(seconds=1),
+        user_auth=client.user_auth,
+    )
+    page = caller.call(
         client,
         "GET /2/users/:id/tweets",
         f"{label}: checking the 3,200-post horizon",
-        partial(
-            client.tweepy_client.get_users_tweets,
-            account_id,
-            max_results=5,
-            end_time=before - dt.timedelta(seconds=1),
-            user_auth=client.user_auth,
-        ),
+        _page_of(request),
     )
-    return bool(body.get("data"))
+    return bool(page.tweets.height)
