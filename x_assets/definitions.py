@@ -19,6 +19,9 @@ from .constants import (
     ENV_CONSUMER_KEY,
     ENV_CONSUMER_SECRET,
     ENV_DUCKDB_PATH,
+    ENV_MAX_POST_READS,
+    ENV_MAX_WORKERS,
+    ENV_REFRESH_POLICY,
     ENV_SOURCE_FILE,
 )
 from .jobs import tweet_insights_job, x_daily_job
@@ -26,6 +29,31 @@ from .resources import XResource, env_or_none
 from .schedules import x_daily_schedule, x_tweet_lookback_schedule
 from .sensors import x_new_accounts_sensor
 from .warehouse import Warehouse
+
+
+def settings_from_env() -> dict[str, Any]:
+    """Optional tuning from the environment; a bad value names the variable."""
+    settings: dict[str, Any] = {}
+    policy = os.environ.get(ENV_REFRESH_POLICY, "").strip()
+    if policy:
+        name, _, ages = policy.partition(":")
+        if name not in ("window", "ages"):
+            raise ValueError(f"{ENV_REFRESH_POLICY} must be 'window', 'ages' or 'ages:1,3,7', got {policy!r}")
+        settings["refresh_policy"] = name
+        if ages:
+            try:
+                settings["refresh_ages"] = sorted({int(a) for a in ages.split(",")})
+            except ValueError:
+                raise ValueError(f"{ENV_REFRESH_POLICY}: ages must be whole days, got {ages!r}") from None
+            if min(settings["refresh_ages"]) < 1:
+                raise ValueError(f"{ENV_REFRESH_POLICY}: ages must be at least 1 day, got {ages!r}")
+    for env, key in ((ENV_MAX_POST_READS, "max_post_reads"), (ENV_MAX_WORKERS, "max_workers")):
+        raw = os.environ.get(env, "").strip()
+        if raw:
+            if not raw.isdigit() or int(raw) < 1:
+                raise ValueError(f"{env} must be a positive whole number, got {raw!r}")
+            settings[key] = int(raw)
+    return settings
 
 
 def build_resources(**x_settings: Any) -> dict[str, dg.ConfigurableResource]:
@@ -42,7 +70,7 @@ def build_resources(**x_settings: Any) -> dict[str, dg.ConfigurableResource]:
             access_token_secret=env_or_none(ENV_ACCESS_TOKEN_SECRET),
             base_url=os.environ.get(ENV_API_BASE_URL) or DEFAULT_API_BASE_URL,
             source_file=os.environ.get(ENV_SOURCE_FILE) or DEFAULT_SOURCE_FILE,
-            **x_settings,
+            **{**settings_from_env(), **x_settings},
         ),
         "warehouse": Warehouse(database=os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH),
     }

@@ -145,7 +145,7 @@ class PostsOutcome:
     frame: pl.DataFrame
     slice: Slice | None = None  # the days read completely; stored rows there are replaced
     pages: int = 0
-    post_reads: int = 0  # billable: posts in data and in includes
+    read_ids: pl.Series = field(default_factory=lambda: pl.Series("id", [], dtype=pl.String))  # X bills each once a day
     incomplete_days: list[dt.date] = field(default_factory=list)
     incomplete_reason: str = ""
     delete_keys: list[str] = field(default_factory=list)  # posts X reports as gone
@@ -182,7 +182,7 @@ def read_posts(
         budget_stopped = True
     frame = tweets_frame(pages, state.account_id, state.display_username, state.account_name)
     frame = frame.filter(pl.col("created_date").is_between(first, last))
-    outcome = PostsOutcome(frame=frame, pages=len(pages), post_reads=sum(p.post_reads for p in pages))
+    outcome = PostsOutcome(frame=frame, pages=len(pages), read_ids=_read_ids(pages))
     if since_id is not None:
         if budget_stopped:  # a gap after since_id would be skipped for good: write none of it
             outcome.frame = TWEET_INSIGHTS_TABLE.empty_frame()
@@ -225,7 +225,13 @@ def refresh_posts(
         if e.get("parameter") == "ids" and str(e.get("type", "")).endswith("/resource-not-found")
     ]
     frame = tweets_frame(pages, state.account_id, state.display_username, state.account_name)
-    return PostsOutcome(frame=frame, pages=len(pages), post_reads=sum(p.post_reads for p in pages), delete_keys=gone)
+    return PostsOutcome(frame=frame, pages=len(pages), read_ids=_read_ids(pages), delete_keys=gone)
+
+
+def _read_ids(pages: list[Page]) -> pl.Series:
+    """Every post an answer returned, in data or includes: what X bills."""
+    ids = [p.tweets.get_column("id") for p in pages] + [p.included.get_column("id") for p in pages]
+    return pl.concat(ids) if ids else pl.Series("id", [], dtype=pl.String)
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:

@@ -334,7 +334,7 @@ def load_tweet_insights(
     slices: list[Slice] = []
     delete_keys: list[str] = []
     incomplete: dict[str, tuple[list[dt.date], str]] = {}
-    post_reads = 0
+    read_ids: list[pl.Series] = []
     with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
         futures: dict[Future[list[PostsOutcome]], AccountState] = {pool.submit(read_one, s): s for s in readable}
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
@@ -345,7 +345,7 @@ def load_tweet_insights(
                 raise future.exception()  # type: ignore[misc]  # a fatal answer: fail fast
         for i, (future, state) in enumerate(futures.items(), start=1):
             outcomes = future.result()
-            post_reads += sum(o.post_reads for o in outcomes)
+            read_ids.extend(o.read_ids for o in outcomes)
             if state.status != OK:
                 log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}")
                 continue
@@ -363,6 +363,7 @@ def load_tweet_insights(
             rows = sum(o.frame.height for o in outcomes)
             log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s)")
     frame = pl.concat(frames) if frames else TWEET_INSIGHTS_TABLE.empty_frame()
+    post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
     write = Write(
         table=TWEET_INSIGHTS_TABLE,
         frame=frame,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .conftest import TODAY, Project, account_by_name, utc_date
+from .conftest import TODAY, Project, account_by_name, control, utc_date
 
 FIREHOSE = {"accounts": [{"username": "FirehoseNews"}, {"username": "AcmeNews"}]}
 
@@ -56,3 +56,22 @@ def test_an_old_window_is_checked_with_one_small_probe(project: Project) -> None
     stats = project.stats()["requests_by_path"]
     acme_pages = stats[f"/2/users/{acme.id}/tweets"]
     assert acme_pages == 2  # its window page and its probe (its tweet_count is past 3,200 too)
+
+
+def test_days_that_slipped_past_the_horizon_keep_their_stored_rows(project: Project) -> None:
+    project.write_source({"accounts": [{"username": "FirehoseNews"}]})
+    first = TODAY - dt.timedelta(days=40)
+    assert project.materialize(["tweet_insights"], days=(first, TODAY)).success
+    before = dict(project.query("SELECT created_date, count(*) FROM x.tweet_insights GROUP BY 1"))
+    firehose = account_by_name(project.server, "FirehoseNews")
+    # 300 new posts push the oldest 300 reachable ones past the 3,200 horizon
+    control(project.server, "POST", "/tweets", {"author_id": str(firehose.id), "text": "breaking", "count": 300})
+    assert project.materialize(["tweet_insights"], days=(first, TODAY)).success
+    after = dict(project.query("SELECT created_date, count(*) FROM x.tweet_insights GROUP BY 1"))
+    assert sum(after.values()) == sum(before.values()) + 300  # nothing lost, the new ones added
+    for day, count in before.items():
+        if day != TODAY:
+            assert after[day] == count, day
+    new_cut = utc_date(project.server.world.visible_tweets(firehose)[3199].created_ms)
+    flagged = {d for (d,) in project.query("SELECT date FROM x.account_status WHERE status = 'incomplete'")}
+    assert max(flagged) == new_cut

@@ -274,13 +274,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if created:
                     created_ms = int(dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()) * 1000
                 retweet_of = int(body["retweet_of"]) if body.get("retweet_of") else None
-                tweet = world.add_tweet(
-                    int(body["author_id"]),
-                    str(body.get("text", "Hello from the emulator")),
-                    created_ms,
-                    str(body.get("lang", "en")),
-                    retweet_of,
-                )
+                count = int(body.get("count", 1))  # count > 1: that many posts, one second apart
+                for n in range(count):
+                    tweet = world.add_tweet(
+                        int(body["author_id"]),
+                        str(body.get("text", "Hello from the emulator")),
+                        None if created_ms is None else created_ms + n * 1000,
+                        str(body.get("lang", "en")),
+                        retweet_of,
+                    )
                 self._json(200, {"id": str(tweet.id), "created_at": iso_ms(tweet.created_ms)})
             elif method == "DELETE" and path.startswith("/_emulator/tweets/"):
                 deleted = world.delete_tweet(int(path.rsplit("/", 1)[1]))
