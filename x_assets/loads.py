@@ -6,9 +6,11 @@ The Dagster assets and the command line both call these functions.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -170,7 +172,7 @@ class Write:
     """Everything one run changes, applied in one transaction."""
 
     table: Table
-    frame: pl.DataFrame
+    rows: pl.DataFrame | list[Path]  # Parquet files: staged with the default-schema columns already
     days: tuple[dt.date, dt.date]
     slices: list[Slice]
     statuses: pl.DataFrame
@@ -185,10 +187,11 @@ def _write(warehouse: Warehouse, log: Log, session: XSession, write: Write) -> i
     with warehouse.connect(log) as conn, transaction(conn):
         for table in (write.table, ACCOUNT_STATUS_TABLE):
             ensure_table(conn, table, extra)
+        rows = with_default_schema(write.rows, extra) if isinstance(write.rows, pl.DataFrame) else write.rows
         written = write_rows(
             conn,
             write.table,
-            with_default_schema(write.frame, extra),
+            rows,
             write.days,
             write.slices,
             write.key_column,
@@ -235,7 +238,7 @@ def load_account_insights(
     frame = pl.concat([accounts_frame(rows, day) for day in days])
     write = Write(
         table=ACCOUNT_INSIGHTS_TABLE,
-        frame=frame,
+        rows=frame,
         days=(first, last),
         slices=[Slice(s.account_id or "", first, last) for s in observed],
         statuses=status_frame(states, days, ACCOUNT_INSIGHTS),
@@ -330,52 +333,59 @@ def load_tweet_insights(
             log.warning(f"{state.label}: failed after retries; its stored rows are kept: {exc}")
         return []
 
-    frames: list[pl.DataFrame] = []
     slices: list[Slice] = []
     delete_keys: list[str] = []
     incomplete: dict[str, tuple[list[dt.date], str]] = {}
     read_ids: list[pl.Series] = []
-    with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
-        futures: dict[Future[list[PostsOutcome]], AccountState] = {pool.submit(read_one, s): s for s in readable}
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            if future.exception() is not None:
-                for other in pending:
-                    other.cancel()
-                raise future.exception()  # type: ignore[misc]  # a fatal answer: fail fast
-        for i, (future, state) in enumerate(futures.items(), start=1):
-            outcomes = future.result()
-            read_ids.extend(o.read_ids for o in outcomes)
-            if state.status != OK:
-                log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}")
-                continue
-            for outcome in outcomes:
-                frames.append(outcome.frame)
-                slices.extend([outcome.slice] if outcome.slice else [])
-                delete_keys.extend(outcome.delete_keys)
-                if outcome.incomplete_days:
-                    incomplete[state.spec.key] = (outcome.incomplete_days, outcome.incomplete_reason)
-                    log.warning(
-                        f"{state.label}: days {outcome.incomplete_days[0]}..{outcome.incomplete_days[-1]}: "
-                        f"{outcome.incomplete_reason}; loaded what could be read, slice marked incomplete"
-                    )
-            pages = sum(o.pages for o in outcomes)
-            rows = sum(o.frame.height for o in outcomes)
-            log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s)")
-    frame = pl.concat(frames) if frames else TWEET_INSIGHTS_TABLE.empty_frame()
-    post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
-    write = Write(
-        table=TWEET_INSIGHTS_TABLE,
-        frame=frame,
-        days=(first, last),
-        slices=slices,
-        statuses=status_frame(states, days_in(first, last), TWEET_INSIGHTS, incomplete),
-        endpoint=TWEET_INSIGHTS,
-        first_resolutions=first_resolutions,
-        key_column="tweet_id",
-        delete_keys=delete_keys,
-    )
-    written = _write(warehouse, log, session, write)
+    preview: pl.DataFrame | None = None
+    # Each account's rows are staged as Parquet and inserted from there in the final transaction,
+    # so a backfill of a million posts never sits in memory at once.
+    with tempfile.TemporaryDirectory(prefix="x_assets_stage_") as stage:
+        staged: list[Path] = []
+        with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
+            futures: dict[Future[list[PostsOutcome]], AccountState] = {pool.submit(read_one, s): s for s in readable}
+            for i, future in enumerate(as_completed(futures), start=1):
+                if future.exception() is not None:  # a fatal answer: fail fast
+                    for other in futures:
+                        other.cancel()
+                    raise future.exception()  # type: ignore[misc]
+                state, outcomes = futures[future], future.result()
+                read_ids.extend(o.read_ids for o in outcomes)
+                if state.status != OK:
+                    log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}")
+                    continue
+                for outcome in outcomes:
+                    if outcome.frame.height:
+                        staged.append(Path(stage) / f"{len(staged):06d}.parquet")
+                        with_default_schema(outcome.frame, session.source.default_schema).write_parquet(staged[-1])
+                        preview = preview if preview is not None else outcome.frame.head(5)
+                    slices.extend([outcome.slice] if outcome.slice else [])
+                    delete_keys.extend(outcome.delete_keys)
+                    if outcome.incomplete_days:
+                        incomplete[state.spec.key] = (outcome.incomplete_days, outcome.incomplete_reason)
+                        log.warning(
+                            f"{state.label}: days {outcome.incomplete_days[0]}..{outcome.incomplete_days[-1]}: "
+                            f"{outcome.incomplete_reason}; loaded what could be read, slice marked incomplete"
+                        )
+                pages = sum(o.pages for o in outcomes)
+                rows = sum(o.frame.height for o in outcomes)
+                log.info(
+                    f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); "
+                    f"{sum(caller.stats.requests.values())} request(s) so far"
+                )
+        post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
+        write = Write(
+            table=TWEET_INSIGHTS_TABLE,
+            rows=staged,
+            days=(first, last),
+            slices=slices,
+            statuses=status_frame(states, days_in(first, last), TWEET_INSIGHTS, incomplete),
+            endpoint=TWEET_INSIGHTS,
+            first_resolutions=first_resolutions,
+            key_column="tweet_id",
+            delete_keys=delete_keys,
+        )
+        written = _write(warehouse, log, session, write)
     log.info(
         f"tweet_insights {first}..{last}: {written} post(s) for {len(slices)} of {len(states)} account(s), "
         f"{sum(caller.stats.requests.values())} request(s), {post_reads} post read(s)"
@@ -390,5 +400,5 @@ def load_tweet_insights(
         x.user_read_usd,
         post_reads=post_reads,
         incomplete={k: v[0] for k, v in incomplete.items()},
-        preview=frame.head(5),
+        preview=preview,
     )

@@ -52,7 +52,7 @@ class XResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=5, description="Attempts per request on transient faults (5xx, timeouts).")
     backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, jittered.")
     max_rate_limit_wait_seconds: float = Field(default=900.0, description="Longest wait for a rate-limit reset.")
-    max_workers: int = Field(default=8, description="Accounts read in parallel (paced by the rate-limit headers).")
+    max_workers: int = Field(default=16, description="Accounts read in parallel (paced by the rate-limit headers).")
     max_post_reads: int | None = Field(
         default=None, description="Per-run cap on billable post reads; the run stops before it (X_MAX_POST_READS)."
     )

@@ -103,49 +103,75 @@ class Slice:
 def write_rows(
     conn: duckdb.DuckDBPyConnection,
     table: Table,
-    frame: pl.DataFrame,
+    rows: pl.DataFrame | Sequence[Path],
     window: tuple[dt.date, dt.date],
     slices: Sequence[Slice],
     key_column: str | None = None,
     delete_keys: Sequence[str] = (),
 ) -> int:
-    """Inside the caller's transaction: delete the slices, and rows whose key is incoming or in
-    delete_keys (posts read outside a complete slice, posts deleted on X), then insert by name."""
-    outside = frame.filter(~pl.col(table.date_column).is_between(*window))
-    if outside.height:
-        raise ValueError(f"{outside.height} row(s) fall outside {window[0]}..{window[1]} of {table.name}")
-    if slices:
-        conn.register("_slices", pl.DataFrame([vars(s) for s in slices]).to_arrow())
+    """Inside the caller's transaction: delete the slices, and rows whose key is incoming outside
+    them or listed in delete_keys (posts deleted on X), then insert by column name.
+
+    rows is a frame, or Parquet files staged by the caller (so a big run is never all in memory).
+    """
+    with _incoming(conn, rows) as incoming:
+        if incoming is None:
+            count = 0
+        else:
+            date = f'"{table.date_column}"'
+            # fetchall, not fetchone: duckdb 2 keeps a half-read result open and refuses the next statement
+            ((count, outside),) = conn.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE {date} NOT BETWEEN ? AND ?) FROM {incoming}", list(window)
+            ).fetchall()
+            if outside:
+                raise ValueError(f"{outside} row(s) fall outside {window[0]}..{window[1]} of {table.name}")
+        bounds = pl.DataFrame(
+            [vars(s) for s in slices], schema={"account_id": pl.String, "first": pl.Date, "last": pl.Date}
+        )
+        conn.register("_slices", bounds.to_arrow())
         try:
             conn.execute(
                 f"DELETE FROM {table.qualified} AS t USING _slices AS s WHERE t.account_id = s.account_id "
                 f'AND t."{table.date_column}" BETWEEN s.first AND s.last'
             )
+            if key_column is not None:
+                key = f'"{key_column}"'
+                uncovered = (
+                    f"SELECT i.{key} FROM {incoming} AS i WHERE NOT EXISTS (SELECT 1 FROM _slices AS s "
+                    f'WHERE s.account_id = i.account_id AND i."{table.date_column}" BETWEEN s.first AND s.last)'
+                    if incoming is not None
+                    else "SELECT NULL WHERE false"
+                )
+                conn.execute(
+                    f"DELETE FROM {table.qualified} WHERE {key} IN ({uncovered}) "
+                    f"OR {key} IN (SELECT unnest(?::VARCHAR[]))",
+                    [list(delete_keys)],
+                )
         finally:
             conn.unregister("_slices")
-    if key_column is not None:
-        keys = list(delete_keys) + _uncovered(frame, table, slices).get_column(key_column).to_list()
-        if keys:
-            conn.execute(f'DELETE FROM {table.qualified} WHERE "{key_column}" IN (SELECT unnest(?::VARCHAR[]))', [keys])
-    if frame.height:
-        conn.register("_incoming", frame.to_arrow())
+        if incoming is not None:
+            conn.execute(f"INSERT INTO {table.qualified} BY NAME SELECT * FROM {incoming}")
+    return int(count)
+
+
+@contextmanager
+def _incoming(conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame | Sequence[Path]) -> Iterator[str | None]:
+    """A relation name for the incoming rows, or None when there are none."""
+    if isinstance(rows, pl.DataFrame):
+        if not rows.height:
+            yield None
+            return
+        conn.register("_incoming", rows.to_arrow())
         try:
-            conn.execute(f"INSERT INTO {table.qualified} BY NAME SELECT * FROM _incoming")
+            yield "_incoming"
         finally:
             conn.unregister("_incoming")
-    return frame.height
-
-
-def _uncovered(frame: pl.DataFrame, table: Table, slices: Sequence[Slice]) -> pl.DataFrame:
-    """Rows outside every replaced slice: they replace their stored twins by key instead."""
-    if not slices or not frame.height:
-        return frame
-    bounds = pl.DataFrame(
-        [vars(s) for s in slices], schema={"account_id": pl.String, "first": pl.Date, "last": pl.Date}
-    )
-    joined = frame.join(bounds, on="account_id", how="left")
-    inside = pl.col(table.date_column).is_between(pl.col("first"), pl.col("last")).fill_null(False)
-    return joined.filter(~inside)
+        return
+    if not rows:
+        yield None
+        return
+    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in rows)
+    yield f"read_parquet([{files}])"
 
 
 def read_registry(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -236,6 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
         with world.lock:
             if route == ("GET", "/accounts"):
                 self._json(200, {"accounts": world.listing(), "now": iso_ms(world.now_ms())})
+            elif route == ("GET", "/post-counts"):
+                since = dt.date.fromisoformat(params["since"])
+                self._json(200, world.reachable_counts_since(since))
             elif route == ("GET", "/stats"):
                 self._json(200, emu.stats.snapshot())
             elif route == ("POST", "/stats/reset"):

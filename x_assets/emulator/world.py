@@ -221,10 +221,12 @@ class World:
             author.tweets.sort(key=lambda t: t.id, reverse=True)
 
         posting = regular + [a for a in specials if a.state != SUSPENDED]
-        # Walk time forward so replies, quotes and retweets point at older posts.
-        recent: list[Tweet] = list(outside_pool)
+        # Walk time forward, a day at a time, so replies, quotes and retweets point at posts of
+        # earlier days: the pool of candidates is fixed for the day, which keeps generation linear.
+        pool: list[Tweet] = list(outside_pool)
         for day in range(spec.days + 1):
             day_start = start + day * DAY_MS
+            created_today: list[Tweet] = []
             for author in posting:
                 rate = spec.tweets_per_day
                 if author.state == CAPPED:
@@ -232,13 +234,12 @@ class World:
                 count = _poisson_like(rng, rate)
                 seconds = sorted(rng.sample(range(DAY_MS // 1000), min(count, DAY_MS // 1000)))
                 for sec in seconds:
-                    ms = day_start + sec * 1000
                     kind = "original" if author.state == CAPPED else _pick_kind(rng)
-                    tweet = self._make_tweet(rng, author, ms, kind, recent)
-                    if not author.is_protected:  # protected posts cannot be retweeted or quoted
-                        recent.append(tweet)
-                    if len(recent) > 400:
-                        del recent[: len(recent) - 400]
+                    tweet = self._make_tweet(rng, author, day_start + sec * 1000, kind, pool)
+                    # protected posts cannot be retweeted or quoted; retweets are never referenced
+                    if not author.is_protected and tweet.retweeted_id is None:
+                        created_today.append(tweet)
+            pool = (pool + created_today)[-400:]
         for account in self.accounts.values():
             account.tweets.sort(key=lambda t: t.id, reverse=True)
         self._add_orphan_retweet(rng, regular[0] if regular else None, start)
@@ -249,7 +250,7 @@ class World:
     def _make_tweet(self, rng: random.Random, author: Account, ms: int, kind: str, recent: list[Tweet]) -> Tweet:
         tid = self._next_id(ms)
         lang, text = rng.choice(PHRASES)
-        candidates = [t for t in recent if t.created_ms < ms and t.retweeted_id is None]
+        candidates = recent  # posts of earlier days, none of them a retweet
         if kind != "original" and not candidates:
             kind = "original"
         refs: list[tuple[str, int]] = []
@@ -359,6 +360,15 @@ class World:
         if tweet.impression_count is not None:
             metrics["impression_count"] = tweet.impression_count
         return metrics
+
+    def reachable_counts_since(self, since: dt.date) -> dict[str, int]:
+        """Per listed account: reachable posts created on or after `since` (benchmarks' minimum)."""
+        start = int(dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+        return {
+            str(a.id): sum(t.created_ms >= start for t in self.visible_tweets(a)[:TIMELINE_CAP])
+            for a in self.accounts.values()
+            if a.listed
+        }
 
     def listing(self) -> list[dict[str, object]]:
         """What GET /_emulator/accounts shows: enough to write a source file."""

@@ -136,6 +136,7 @@ class Caller:
 
         Parallel workers share the window, so the reserve keeps one request per worker.
         """
+        client.adapter.await_window(endpoint)
         state = client.adapter.rate_limit(endpoint)
         if state is None or state.remaining is None or state.reset is None:
             return

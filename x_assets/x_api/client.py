@@ -56,6 +56,7 @@ class XBaseURLAdapter(HTTPAdapter):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._windows: dict[str, RateLimitState] = {}
+        self._first: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
@@ -66,12 +67,30 @@ class XBaseURLAdapter(HTTPAdapter):
                 break
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
-        response = super().send(request, **kwargs)
-        state = _rate_limit_state(response.headers)
-        if state.remaining is not None:
+        route = route_of(url)
+        try:
+            response = super().send(request, **kwargs)
+            state = _rate_limit_state(response.headers)
+            if state.remaining is not None:
+                with self._lock:
+                    self._windows[route] = state
+        finally:
             with self._lock:
-                self._windows[route_of(url)] = state
+                first = self._first.pop(route, None)
+            if first is not None:
+                first.set()
         return response
+
+    def await_window(self, route: str, timeout: float = 30.0) -> None:
+        """Until X has told us this endpoint's window, let one request go first and the rest wait for it."""
+        with self._lock:
+            if route in self._windows:
+                return
+            first = self._first.get(route)
+            if first is None:
+                self._first[route] = threading.Event()
+                return
+        first.wait(timeout)
 
     def rate_limit(self, route: str) -> RateLimitState | None:
         """The last window X reported for this endpoint and these credentials (shared by all threads)."""
