@@ -349,7 +349,8 @@ def load_tweet_insights(
                     for other in futures:
                         other.cancel()
                     raise future.exception()  # type: ignore[misc]
-                state, outcomes = futures[future], future.result()
+                # pop: a finished future holds its rows; once staged they must be free to go
+                state, outcomes = futures.pop(future), future.result()
                 read_ids.extend(o.read_ids for o in outcomes)
                 if state.status != OK:
                     log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}")
