@@ -203,7 +203,7 @@ def run_million_memory() -> dict[str, Any]:
     from x_assets.tables import TWEET_INSIGHTS_TABLE
     from x_assets.transform import tweets_frame
     from x_assets.warehouse import ensure_table
-    from x_assets.x_api.payloads import parse_page
+    from x_assets.x_api.payloads import parse_page, posts_of
     from x_assets.x_api.reads import EXPANSIONS, TWEET_FIELDS
 
     world = World(WorldSpec(seed=1, accounts=400, days=250, tweets_per_day=10, special_accounts=False))
@@ -228,7 +228,7 @@ def run_million_memory() -> dict[str, Any]:
         ensure_table(conn, TWEET_INSIGHTS_TABLE, {})
         started = time.perf_counter()
         for account_id, raw in pages:
-            frame = tweets_frame([parse_page(b) for b in raw], account_id, "u", "n")
+            frame = tweets_frame(posts_of([parse_page(b) for b in raw]), account_id, "u", "n")
             conn.register("_incoming", frame.to_arrow())
             conn.execute(f"INSERT INTO {TWEET_INSIGHTS_TABLE.qualified} BY NAME SELECT * FROM _incoming")
             conn.unregister("_incoming")

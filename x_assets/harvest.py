@@ -22,7 +22,7 @@ from .transform import tweets_frame
 from .warehouse import Slice
 from .x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from .x_api.client import XClient
-from .x_api.payloads import Page
+from .x_api.payloads import Page, posts_of
 from .x_api.reads import (
     LOOKUP_BATCH,
     BudgetExhaustedError,
@@ -174,21 +174,22 @@ def read_posts(
         for page in timeline_pages(
             caller, client, state.account_id, state.label, start, None if open_ended else end, since_id, budget
         ):
-            if not page.tweets.height and page.errors and not pages:
+            if not page.count and page.errors and not pages:
                 state.fail(*_error_status(page.errors[0]))
                 return PostsOutcome(frame=TWEET_INSIGHTS_TABLE.empty_frame())
             pages.append(page)
     except BudgetExhaustedError:
         budget_stopped = True
-    frame = tweets_frame(pages, state.account_id, state.display_username, state.account_name)
+    posts = posts_of(pages)
+    frame = tweets_frame(posts, state.account_id, state.display_username, state.account_name)
     frame = frame.filter(pl.col("created_date").is_between(first, last))
-    outcome = PostsOutcome(frame=frame, pages=len(pages), read_ids=_read_ids(pages))
+    outcome = PostsOutcome(frame=frame, pages=len(pages), read_ids=_read_ids(posts))
     if since_id is not None:
         if budget_stopped:  # a gap after since_id would be skipped for good: write none of it
             outcome.frame = TWEET_INSIGHTS_TABLE.empty_frame()
             outcome.incomplete_days, outcome.incomplete_reason = _days(first, last), BUDGET_REASON
         return outcome
-    timeline_posts = sum(p.tweets.height for p in pages)
+    timeline_posts = sum(p.count for p in pages)
     tweet_count = ((state.user or {}).get("public_metrics") or {}).get("tweet_count") or 0
     cut = False
     if not budget_stopped:
@@ -224,14 +225,14 @@ def refresh_posts(
         for e in p.errors
         if e.get("parameter") == "ids" and str(e.get("type", "")).endswith("/resource-not-found")
     ]
-    frame = tweets_frame(pages, state.account_id, state.display_username, state.account_name)
-    return PostsOutcome(frame=frame, pages=len(pages), read_ids=_read_ids(pages), delete_keys=gone)
+    posts = posts_of(pages)
+    frame = tweets_frame(posts, state.account_id, state.display_username, state.account_name)
+    return PostsOutcome(frame=frame, pages=len(pages), read_ids=_read_ids(posts), delete_keys=gone)
 
 
-def _read_ids(pages: list[Page]) -> pl.Series:
-    """Every post an answer returned, in data or includes: what X bills."""
-    ids = [p.tweets.get_column("id") for p in pages] + [p.included.get_column("id") for p in pages]
-    return pl.concat(ids) if ids else pl.Series("id", [], dtype=pl.String)
+def _read_ids(posts: tuple[pl.DataFrame, pl.DataFrame]) -> pl.Series:
+    """Every post the answers returned, in data or includes: what X bills."""
+    return pl.concat([posts[0].get_column("id"), posts[1].get_column("id")])
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
 
 from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, UTC_TS
-from .x_api.payloads import METRICS, Page
+from .x_api.payloads import METRICS
 
 API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
@@ -19,18 +18,14 @@ def _referenced(kind: str) -> pl.Expr:
     return refs.list.eval(pl.element().struct.field("type") == kind).list.any().fill_null(False)
 
 
-def tweets_frame(pages: Iterable[Page], account_id: str, username: str, account_name: str) -> pl.DataFrame:
-    """tweet_insights rows for one account's pages (timeline pages or lookups by id)."""
-    frames: list[pl.DataFrame] = []
-    originals: list[pl.DataFrame] = []
-    for page in pages:
-        if page.tweets.height:
-            frames.append(page.tweets.with_columns(pl.lit(page.fetched_at, dtype=UTC_TS).alias("fetched_at")))
-        if page.included.height:
-            originals.append(page.included.select("id", pl.col("public_metrics").struct.field("retweet_count")))
-    if not frames:
+def tweets_frame(
+    posts: tuple[pl.DataFrame, pl.DataFrame], account_id: str, username: str, account_name: str
+) -> pl.DataFrame:
+    """tweet_insights rows from one account's posts and included originals (see payloads.posts_of)."""
+    data, included = posts
+    if not data.height:
         return TWEET_INSIGHTS_TABLE.empty_frame()
-    raw = pl.concat(frames).unique("id", keep="first", maintain_order=True)
+    raw = data.unique("id", keep="first", maintain_order=True)
     metric = pl.col("public_metrics").struct.field
     retweeted = (
         pl.col("referenced_tweets")
@@ -55,11 +50,10 @@ def tweets_frame(pages: Iterable[Page], account_id: str, username: str, account_
         *(metric(m).alias(m) for m in METRICS if m != "retweet_count"),
         pl.col("fetched_at"),
     )
-    lookup = (
-        pl.concat(originals).unique("id").rename({"id": "original_tweet_id", "retweet_count": "original_retweet_count"})
-        if originals
-        else pl.DataFrame(schema={"original_tweet_id": pl.String, "original_retweet_count": pl.Int64})
-    )
+    lookup = included.select(
+        pl.col("id").alias("original_tweet_id"),
+        pl.col("public_metrics").struct.field("retweet_count").alias("original_retweet_count"),
+    ).unique("original_tweet_id")
     frame = frame.join(lookup, on="original_tweet_id", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("is_retweet")).then(0).otherwise(pl.col("retweet_count")).alias("own_retweet_count"),
         # only a retweet has an original in this sense; quotes keep their own counts

@@ -7,6 +7,7 @@ times faster than json.loads plus a DataFrame built from dicts (see benchmarks/)
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ BODY_SCHEMA = {
     "meta": pl.Struct({"result_count": pl.Int64, "next_token": pl.String}),
 }
 EMPTY_TWEETS = pl.DataFrame(schema=TWEET_SCHEMA.to_schema())
+UTC_TS = pl.Datetime("us", "UTC")
+NEXT_TOKEN = re.compile(rb'"next_token"\s*:\s*"([^"\\]+)"')
 
 
 class MalformedResponseError(Exception):
@@ -42,10 +45,15 @@ class MalformedResponseError(Exception):
 
 @dataclass
 class Page:
-    """One answer holding posts: a timeline page or a lookup by ids."""
+    """One answer holding posts (a timeline page or a lookup by ids), still one row of columns.
 
-    tweets: pl.DataFrame  # one row per post in data, TWEET_SCHEMA columns
-    included: pl.DataFrame  # referenced posts from includes.tweets
+    Exploding the posts into rows is left to posts_of(), once for all of an account's pages:
+    per page it would cost more than parsing the JSON.
+    """
+
+    body: pl.DataFrame  # one row: data, includes, errors, meta
+    count: int  # posts in data
+    included_count: int  # referenced posts in includes
     errors: list[dict[str, Any]]
     next_token: str | None
     fetched_at: dt.datetime
@@ -53,7 +61,7 @@ class Page:
     @property
     def post_reads(self) -> int:
         """Posts X bills for this answer: data and includes."""
-        return self.tweets.height + self.included.height
+        return self.count + self.included_count
 
 
 def parse_page(content: bytes) -> Page:
@@ -64,16 +72,31 @@ def parse_page(content: bytes) -> Page:
         raise MalformedResponseError(f"unreadable answer ({len(content)} bytes): {type(exc).__name__}") from None
     if body.height != 1:
         raise MalformedResponseError("the answer is not one JSON object")
-    row = body.row(0, named=True)
-    tweets = _posts(body, "data")
-    included = body.select(pl.col("includes").struct.field("tweets").alias("tweets"))
-    included_frame = _posts(included, "tweets")
-    meta = row["meta"] or {}
-    return Page(tweets, included_frame, row["errors"] or [], meta.get("next_token"), fetched_at)
+    # Only meta and errors become Python objects, and only when present: the posts stay columns.
+    # The token is read off the bytes (quotes inside JSON strings are escaped, so it cannot be faked).
+    token = NEXT_TOKEN.search(content)
+    errors = body.get_column("errors").to_list()[0] if b'"errors"' in content else None
+    counts = body.select(
+        pl.col("data").list.len().fill_null(0), pl.col("includes").struct.field("tweets").list.len().fill_null(0)
+    ).row(0)
+    return Page(
+        body, int(counts[0]), int(counts[1]), list(errors or []), token.group(1).decode() if token else None, fetched_at
+    )
 
 
-def _posts(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    values = frame.get_column(column)
-    if values.null_count() == values.len() or values.list.len().sum() == 0:
-        return EMPTY_TWEETS
-    return frame.select(pl.col(column).explode()).unnest(column)
+def posts_of(pages: list[Page]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """All posts of these pages (with fetched_at), and the referenced posts from includes."""
+    if not pages:
+        return EMPTY_TWEETS.with_columns(fetched_at=pl.lit(None, dtype=UTC_TS)), EMPTY_TWEETS
+    # one concat, then one column for all pages: per-page with_columns costs more than parsing
+    stacked = pl.concat([p.body for p in pages]).with_columns(
+        pl.Series("fetched_at", [p.fetched_at for p in pages], dtype=UTC_TS)
+    )
+    data = stacked.select("data", "fetched_at").explode("data").drop_nulls("data").unnest("data")
+    included = (
+        stacked.select(pl.col("includes").struct.field("tweets").alias("tweets"))
+        .explode("tweets")
+        .drop_nulls("tweets")
+        .unnest("tweets")
+    )
+    return data, included

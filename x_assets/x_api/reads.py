@@ -143,7 +143,7 @@ def timeline_pages(
         budget.settle(0, page.post_reads)
         yield page
         token = page.next_token
-        if not token or not page.tweets.height:
+        if not token or not page.count:
             return
 
 
@@ -191,4 +191,4 @@ def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: s
         f"{label}: checking the 3,200-post horizon",
         _page_of(request),
     )
-    return bool(page.tweets.height)
+    return bool(page.count)
