@@ -202,7 +202,7 @@ def run_million_memory() -> dict[str, Any]:
     from x_assets.emulator.auth import Credential
     from x_assets.tables import TWEET_INSIGHTS_TABLE
     from x_assets.transform import tweets_frame
-    from x_assets.warehouse import ensure_table
+    from x_assets.warehouse import Slice, ensure_table, transaction, write_rows
     from x_assets.x_api.payloads import parse_page, posts_of
     from x_assets.x_api.reads import EXPANSIONS, TWEET_FIELDS
 
@@ -227,14 +227,18 @@ def run_million_memory() -> dict[str, Any]:
         conn = duckdb.connect(str(Path(tmp) / "w.duckdb"))
         ensure_table(conn, TWEET_INSIGHTS_TABLE, {})
         started = time.perf_counter()
+        staged: list[Path] = []  # the connector's path: each account staged as Parquet, one insert at the end
         for account_id, raw in pages:
             frame = tweets_frame(posts_of([parse_page(b) for b in raw]), account_id, "u", "n")
-            conn.register("_incoming", frame.to_arrow())
-            conn.execute(f"INSERT INTO {TWEET_INSIGHTS_TABLE.qualified} BY NAME SELECT * FROM _incoming")
-            conn.unregister("_incoming")
+            staged.append(Path(tmp) / f"{len(staged):06d}.parquet")
+            frame.write_parquet(staged[-1])
             posts += frame.height
+        window = (dt.date(2000, 1, 1), dt.date(2100, 1, 1))
+        with transaction(conn):
+            slices = [Slice(account_id, *window) for account_id, _ in pages]
+            write_rows(conn, TWEET_INSIGHTS_TABLE, staged, window, slices, "tweet_id")
         wall = time.perf_counter() - started
-        stored = conn.execute("SELECT count(*) FROM x.tweet_insights").fetchone()
+        stored = conn.execute("SELECT count(*) FROM x.tweet_insights").fetchall()[0]
         conn.close()
     assert stored and stored[0] == posts
     return {
