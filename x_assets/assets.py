@@ -18,11 +18,19 @@ from .x_api.calls import XFatalError
 KINDS = {"x", "duckdb", "polars"}
 
 
-def _table_metadata(table: Table) -> dict[str, Any]:
+def _table_asset(table: Table) -> dict[str, Any]:
+    """What both tables share: UTC days, one run per backfill, the x_api pool, their schema."""
     return {
-        "dagster/column_schema": table.table_schema(),
-        "dagster/table_name": f"warehouse.{table.qualified}",
-        "partition_expr": table.date_column,
+        "partitions_def": daily_partitions,
+        "backfill_policy": dg.BackfillPolicy.single_run(),
+        "group_name": GROUP,
+        "pool": POOL,
+        "kinds": KINDS,
+        "metadata": {
+            "dagster/column_schema": table.table_schema(),
+            "dagster/table_name": f"warehouse.{table.qualified}",
+            "partition_expr": table.date_column,
+        },
     }
 
 
@@ -70,14 +78,7 @@ def _markdown(frame: Any) -> str:
     return "\n".join(rows)
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
-    pool=POOL,
-    kinds=KINDS,
-    metadata=_table_metadata(ACCOUNT_INSIGHTS_TABLE),
-)
+@dg.asset(**_table_asset(ACCOUNT_INSIGHTS_TABLE))
 def account_insights(context: dg.AssetExecutionContext, x: XResource, warehouse: Warehouse) -> dg.MaterializeResult:
     """Daily snapshot per account: followers, following, total posts, lists and likes given."""
     return _run(
@@ -88,14 +89,7 @@ def account_insights(context: dg.AssetExecutionContext, x: XResource, warehouse:
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
-    pool=POOL,
-    kinds=KINDS,
-    metadata=_table_metadata(TWEET_INSIGHTS_TABLE),
-)
+@dg.asset(**_table_asset(TWEET_INSIGHTS_TABLE))
 def tweet_insights(context: dg.AssetExecutionContext, x: XResource, warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per post, by UTC creation day: text, language, flags and engagement counts."""
     return _run(

@@ -79,6 +79,25 @@ def _json_of(request: Callable[[], requests.Response]) -> Callable[[], dict[str,
     return lambda: request().json()  # type: ignore[no-any-return]
 
 
+def _budgeted(
+    caller: Caller,
+    client: XClient,
+    endpoint: str,
+    what: str,
+    request: Callable[[], requests.Response],
+    budget: ReadBudget,
+    size: int,
+) -> Page:
+    """One page read against the room reserved for it; what it returned is then counted as spent."""
+    try:
+        page = caller.call(client, endpoint, what, _page_of(request))
+    except BaseException:
+        budget.settle(size, 0)
+        raise
+    budget.settle(size, page.post_reads)
+    return page
+
+
 def lookup_users(
     caller: Caller, client: XClient, *, ids: list[str] | None = None, usernames: list[str] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -131,16 +150,9 @@ def timeline_pages(
             expansions=EXPANSIONS,
             user_auth=client.user_auth,
         )
-        try:
-            page = caller.call(
-                client,
-                "GET /2/users/:id/tweets",
-                f"{label}: reading posts (page {page_no})",
-                _page_of(request),
-            )
-        finally:
-            budget.settle(size, 0)
-        budget.settle(0, page.post_reads)
+        page = _budgeted(
+            caller, client, "GET /2/users/:id/tweets", f"{label}: reading posts (page {page_no})", request, budget, size
+        )
         yield page
         token = page.next_token
         if not token or not page.count:
@@ -163,17 +175,9 @@ def tweets_by_ids(
             expansions=EXPANSIONS,
             user_auth=client.user_auth,
         )
-        try:
-            page = caller.call(
-                client,
-                "GET /2/tweets",
-                f"{label}: refreshing {len(batch)} post(s)",
-                _page_of(request),
-            )
-        finally:
-            budget.settle(size, 0)
-        budget.settle(0, page.post_reads)
-        yield page
+        yield _budgeted(
+            caller, client, "GET /2/tweets", f"{label}: refreshing {len(batch)} post(s)", request, budget, size
+        )
 
 
 def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: str, before: dt.datetime) -> bool:
