@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import polars as pl
@@ -37,6 +38,7 @@ BODY_SCHEMA = {
 EMPTY_TWEETS = pl.DataFrame(schema=TWEET_SCHEMA.to_schema())
 UTC_TS = pl.Datetime("us", "UTC")
 NEXT_TOKEN = re.compile(rb'"next_token"\s*:\s*"([^"\\]+)"')
+RESULT_COUNT = re.compile(rb'"result_count"\s*:\s*(\d+)')
 
 
 class MalformedResponseError(Exception):
@@ -52,16 +54,23 @@ class Page:
     """
 
     body: pl.DataFrame  # one row: data, includes, errors, meta
-    count: int  # posts in data
-    included_count: int  # referenced posts in includes
     errors: list[dict[str, Any]]
     next_token: str | None
     fetched_at: dt.datetime
+    result_count: int | None = None  # meta.result_count, when the answer has one
 
-    @property
+    @cached_property
+    def count(self) -> int:
+        """Posts in data."""
+        if self.result_count is not None:
+            return self.result_count
+        return int(self.body.get_column("data").list.len().fill_null(0).item())
+
+    @cached_property
     def post_reads(self) -> int:
         """Posts X bills for this answer: data and includes."""
-        return self.count + self.included_count
+        included = self.body.get_column("includes").struct.field("tweets").list.len().fill_null(0).item()
+        return self.count + int(included)
 
 
 def parse_page(content: bytes) -> Page:
@@ -73,14 +82,17 @@ def parse_page(content: bytes) -> Page:
     if body.height != 1:
         raise MalformedResponseError("the answer is not one JSON object")
     # Only meta and errors become Python objects, and only when present: the posts stay columns.
-    # The token is read off the bytes (quotes inside JSON strings are escaped, so it cannot be faked).
+    # They are read off the bytes (quotes inside JSON strings are escaped, so they cannot be faked):
+    # per page, polars selects would cost as much as the parse.
     token = NEXT_TOKEN.search(content)
+    result_count = RESULT_COUNT.search(content)
     errors = body.get_column("errors").to_list()[0] if b'"errors"' in content else None
-    counts = body.select(
-        pl.col("data").list.len().fill_null(0), pl.col("includes").struct.field("tweets").list.len().fill_null(0)
-    ).row(0)
     return Page(
-        body, int(counts[0]), int(counts[1]), list(errors or []), token.group(1).decode() if token else None, fetched_at
+        body,
+        list(errors or []),
+        token.group(1).decode() if token else None,
+        fetched_at,
+        int(result_count.group(1)) if result_count else None,
     )
 
 

@@ -94,7 +94,7 @@ def _budgeted(
     except BaseException:
         budget.settle(size, 0)
         raise
-    budget.settle(size, page.post_reads)
+    budget.settle(size, page.post_reads if budget.limit is not None else 0)  # counting costs; only if capped
     return page
 
 
