@@ -8,6 +8,7 @@ Scenarios:
   backfill-1y-50   50 busy accounts, one year in one ranged run (up to 3,200 posts each), 100 ms latency
   million          about one million posts, zero latency (end to end: HTTP, parsing, DuckDB)
   million-memory   the same kind of pages already in memory: parsing and writing alone
+                   (BENCH_WORKERS threads, default 2: the connector's workers do this part)
 
 BENCH_NO_BASELINE=1 skips the baselines (they take longer than the runs they are compared with).
 
@@ -194,6 +195,8 @@ def posts_since(base: str, listing: list[dict[str, Any]], first: dt.date) -> lis
 
 def run_million_memory() -> dict[str, Any]:
     """Pages already in memory: polars parsing, the transform and the DuckDB insert, nothing else."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import duckdb
     import polars as pl
 
@@ -227,12 +230,21 @@ def run_million_memory() -> dict[str, Any]:
         conn = duckdb.connect(str(Path(tmp) / "w.duckdb"))
         ensure_table(conn, TWEET_INSIGHTS_TABLE, {})
         started = time.perf_counter()
-        staged: list[Path] = []  # the connector's path: each account staged as Parquet, one insert at the end
-        for account_id, raw in pages:
+
+        # The connector's path: each account parsed, transformed and staged as Parquet by the worker
+        # that read it (threads, as in the connector), then one insert at the end.
+        def stage(item: tuple[int, tuple[str, list[bytes]]]) -> tuple[Path, int]:
+            n, (account_id, raw) = item
             frame = tweets_frame(posts_of([parse_page(b) for b in raw]), account_id, "u", "n")
-            staged.append(Path(tmp) / f"{len(staged):06d}.parquet")
-            frame.write_parquet(staged[-1])
-            posts += frame.height
+            path = Path(tmp) / f"{n:06d}.parquet"
+            frame.write_parquet(path)
+            return path, frame.height
+
+        workers = int(os.environ.get("BENCH_WORKERS", "2"))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            done = list(pool.map(stage, enumerate(pages)))
+        staged = [path for path, _ in done]
+        posts = sum(count for _, count in done)
         window = (dt.date(2000, 1, 1), dt.date(2100, 1, 1))
         with transaction(conn):
             slices = [Slice(account_id, *window) for account_id, _ in pages]
@@ -247,6 +259,7 @@ def run_million_memory() -> dict[str, Any]:
         "wall_s": round(wall, 2),
         "posts_per_s": round(posts / wall),
         "peak_rss_mb": round(peak_rss_mb()),
+        "workers": workers,
         "note": "peak RSS includes the raw pages held in memory",
         "polars": pl.__version__,
     }
