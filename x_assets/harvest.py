@@ -187,7 +187,7 @@ def read_posts(
     if since_id is not None:
         if budget_stopped:  # a gap after since_id would be skipped for good: write none of it
             outcome.frame = TWEET_INSIGHTS_TABLE.empty_frame()
-            outcome.incomplete_days, outcome.incomplete_reason = _days(first, last), BUDGET_REASON
+            outcome.incomplete_days, outcome.incomplete_reason = days_in(first, last), BUDGET_REASON
         return outcome
     timeline_posts = sum(p.count for p in pages)
     tweet_count = ((state.user or {}).get("public_metrics") or {}).get("tweet_count") or 0
@@ -205,7 +205,7 @@ def read_posts(
     complete_from = oldest + dt.timedelta(days=1) if oldest else last + dt.timedelta(days=1)
     if complete_from <= last:
         outcome.slice = Slice(state.account_id, complete_from, last)
-    outcome.incomplete_days = [d for d in _days(first, last) if d < complete_from]
+    outcome.incomplete_days = [d for d in days_in(first, last) if d < complete_from]
     outcome.incomplete_reason = BUDGET_REASON if budget_stopped else HORIZON_REASON
     return outcome
 
@@ -235,5 +235,5 @@ def _read_ids(posts: tuple[pl.DataFrame, pl.DataFrame]) -> pl.Series:
     return pl.concat([posts[0].get_column("id"), posts[1].get_column("id")])
 
 
-def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+def days_in(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]

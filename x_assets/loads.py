@@ -25,16 +25,17 @@ from .harvest import (
     REFUSED,
     AccountState,
     PostsOutcome,
+    days_in,
     read_posts,
     refresh_posts,
     resolve_accounts,
 )
+from .log import Log
 from .resources import DEFAULT_SCOPE, XResource, XSession
 from .source import AccountSpec
 from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table, with_default_schema
 from .transform import accounts_frame
 from .warehouse import (
-    Log,
     Slice,
     Warehouse,
     ensure_table,
@@ -95,10 +96,6 @@ class LoadResult:
             "estimated_usd": round(usd, 4),
             "incomplete_days": {k: [str(d) for d in v] for k, v in self.incomplete.items()},
         }
-
-
-def days_in(first: dt.date, last: dt.date) -> list[dt.date]:
-    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def select_accounts(session: XSession, only: Sequence[str] | None, log: Log) -> list[AccountSpec]:

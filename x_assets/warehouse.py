@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -21,12 +21,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from .constants import SCHEMA
+from .log import Log
 from .tables import ACCOUNT_REGISTRY_TABLE, Table, sql_type_for
-
-
-class Log(Protocol):
-    def info(self, msg: str) -> None: ...
-    def warning(self, msg: str) -> None: ...
 
 
 class Warehouse(DuckDBResource):

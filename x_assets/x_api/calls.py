@@ -20,11 +20,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import requests
 import tweepy
 
+from ..log import Log
 from .client import XClient
 from .payloads import MalformedResponseError
 
@@ -46,11 +47,6 @@ class XCredentialsRefusedError(XFatalError):
 
 class XTransientError(Exception):
     """A call kept failing after its retries; the account counts as failed for this run."""
-
-
-class Log(Protocol):
-    def info(self, msg: str) -> None: ...
-    def warning(self, msg: str) -> None: ...
 
 
 @dataclass
