@@ -178,8 +178,9 @@ def test_secrets_never_reach_logs_metadata_or_tables(project: Project, capfd: py
 
 
 def test_pacing_from_rate_limit_headers_provokes_no_429(project: Project) -> None:
-    # three timeline requests per 2-second window: the run must wait for windows, not hit them
-    control(project.server, "POST", "/rate-limits", {"enforce": True, "limits": {"timeline": 3}, "window_seconds": 2})
+    # two timeline requests per 2-second window, four accounts on the default credentials:
+    # the run must wait for windows, not burst into them
+    control(project.server, "POST", "/rate-limits", {"enforce": True, "limits": {"timeline": 2}, "window_seconds": 2})
     result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
     assert result.success
     assert "429" not in project.stats()["statuses"]

@@ -130,19 +130,24 @@ class Caller:
     def _pace(self, client: XClient, endpoint: str, what: str) -> None:
         """Wait out a nearly spent window instead of spending requests on 429s.
 
-        Parallel workers share the window, so the reserve keeps one request per worker.
+        Parallel workers share the window, so the reserve keeps one request per worker. Once a
+        window has turned over, what we knew of it is stale: one request learns the new window
+        and the other workers wait for its answer, so they cannot all burst into it.
         """
-        client.adapter.await_window(endpoint)
-        state = client.adapter.rate_limit(endpoint)
-        if state is None or state.remaining is None or state.reset is None:
-            return
-        if state.remaining > self.policy.reserve:
-            return
-        until_reset = state.reset - self.policy.clock()
-        if until_reset <= 0:  # the window has already turned over (we may have just waited for it)
-            return
-        wait = until_reset + random.uniform(0.5, 1.5)
-        if wait <= self.policy.max_rate_limit_wait_seconds:
+        while True:
+            client.adapter.await_window(endpoint)
+            state = client.adapter.rate_limit(endpoint)
+            if state is None or state.remaining is None or state.reset is None:
+                return
+            if state.remaining > self.policy.reserve:
+                return
+            until_reset = state.reset - self.policy.clock()
+            if until_reset <= 0:
+                client.adapter.forget_window(endpoint, state)
+                continue
+            wait = until_reset + random.uniform(0.5, 1.5)
+            if wait > self.policy.max_rate_limit_wait_seconds:
+                return  # X will answer 429 and call() decides
             self._sleep(wait, f"{what}: rate-limit window nearly used up ({client.scope.label})", rate_limit=True)
 
     def call(self, client: XClient, endpoint: str, what: str, fn: Callable[[], T]) -> T:

@@ -81,6 +81,12 @@ class XBaseURLAdapter(HTTPAdapter):
                 first.set()
         return response
 
+    def forget_window(self, route: str, stale: RateLimitState) -> None:
+        """Drop a window that has turned over, unless a newer answer already replaced it."""
+        with self._lock:
+            if self._windows.get(route) is stale:
+                del self._windows[route]
+
     def await_window(self, route: str, timeout: float = 30.0) -> None:
         """Until X has told us this endpoint's window, let one request go first and the rest wait for it."""
         with self._lock:
