@@ -74,9 +74,7 @@ def _error_status(error: dict[str, Any]) -> tuple[str, str]:
         return SUSPENDED, detail
     if problem.endswith("/not-authorized-for-resource"):
         return PROTECTED, detail
-    if problem.endswith("/resource-not-found"):
-        return NOT_FOUND, detail
-    return NOT_FOUND, detail
+    return NOT_FOUND, detail  # resource-not-found, and anything X may add: the account cannot be read
 
 
 def resolve_accounts(

@@ -259,9 +259,12 @@ def user_timeline(req: Request, user_id: str) -> Reply:
         )
     max_results = int(raw_max)
     excludes = set(req.values("exclude"))
-    for value in excludes - {"retweets", "replies"}:
+    unknown = sorted(excludes - {"retweets", "replies"})
+    if unknown:
         raise InvalidRequestError(
-            "exclude", value, f"The `exclude` query parameter value [{value}] is not one of [replies,retweets]"
+            "exclude",
+            unknown[0],
+            f"The `exclude` query parameter value [{unknown[0]}] is not one of [replies,retweets]",
         )
     bounds = {}
     for name in ("since_id", "until_id"):
