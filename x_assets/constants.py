@@ -12,11 +12,13 @@ ENV_LOOKBACK_DAYS = "X_LOOKBACK_DAYS"
 ENV_REFRESH_POLICY = "X_REFRESH_POLICY"
 ENV_MAX_POST_READS = "X_MAX_POST_READS"
 ENV_MAX_WORKERS = "X_MAX_WORKERS"
+ENV_FOLLOWER_DROP_WARN = "X_FOLLOWER_DROP_WARN"
 
 DEFAULT_API_BASE_URL = "https://api.x.com"
 DEFAULT_SOURCE_FILE = "x_source.yaml"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"  # the file stem must differ from the schema name
 DEFAULT_LOOKBACK_DAYS = 7
+DEFAULT_FOLLOWER_DROP_WARN = 0.05  # a day losing more than 5% of followers is worth a look
 
 GROUP = "x"
 SCHEMA = "x"
@@ -28,6 +30,8 @@ TWEET_INSIGHTS = "tweet_insights"
 ENDPOINTS = (ACCOUNT_INSIGHTS, TWEET_INSIGHTS)
 ACCOUNT_STATUS = "account_status"
 ACCOUNT_REGISTRY = "account_registry"
+ACCOUNT_DAILY_GROWTH = "account_daily_growth"
+TWEET_ENGAGEMENT = "tweet_engagement"
 
 # Run tag naming the accounts a run is limited to (the new-account sensor sets it).
 ACCOUNTS_TAG = "x/accounts"

@@ -19,11 +19,13 @@ from .constants import (
     ENV_CONSUMER_KEY,
     ENV_CONSUMER_SECRET,
     ENV_DUCKDB_PATH,
+    ENV_FOLLOWER_DROP_WARN,
     ENV_MAX_POST_READS,
     ENV_MAX_WORKERS,
     ENV_REFRESH_POLICY,
     ENV_SOURCE_FILE,
 )
+from .derived_assets import account_daily_growth, tweet_engagement
 from .jobs import tweet_insights_job, x_daily_job
 from .resources import XResource, env_or_none
 from .schedules import x_daily_schedule, x_tweet_lookback_schedule
@@ -47,6 +49,14 @@ def settings_from_env() -> dict[str, Any]:
                 raise ValueError(f"{ENV_REFRESH_POLICY}: ages must be whole days, got {ages!r}") from None
             if min(settings["refresh_ages"]) < 1:
                 raise ValueError(f"{ENV_REFRESH_POLICY}: ages must be at least 1 day, got {ages!r}")
+    drop = os.environ.get(ENV_FOLLOWER_DROP_WARN, "").strip()
+    if drop:
+        try:
+            settings["follower_drop_warn"] = float(drop)
+        except ValueError:
+            settings["follower_drop_warn"] = -1.0
+        if not 0 < settings["follower_drop_warn"] < 1:
+            raise ValueError(f"{ENV_FOLLOWER_DROP_WARN} must be a share between 0 and 1 (0.05 = 5%), got {drop!r}")
     for env, key in ((ENV_MAX_POST_READS, "max_post_reads"), (ENV_MAX_WORKERS, "max_workers")):
         raw = os.environ.get(env, "").strip()
         if raw:
@@ -76,10 +86,15 @@ def build_resources(**x_settings: Any) -> dict[str, dg.ConfigurableResource]:
     }
 
 
-defs = dg.Definitions(
-    assets=[account_insights, tweet_insights],
-    jobs=[x_daily_job, tweet_insights_job],
-    schedules=[x_daily_schedule, x_tweet_lookback_schedule],
-    sensors=[x_new_accounts_sensor],
-    resources=build_resources(),
-)
+def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
+    """The project's Definitions; resources default to the ones configured from the environment."""
+    return dg.Definitions(
+        assets=[account_insights, tweet_insights, account_daily_growth, tweet_engagement],
+        jobs=[x_daily_job, tweet_insights_job],
+        schedules=[x_daily_schedule, x_tweet_lookback_schedule],
+        sensors=[x_new_accounts_sensor],
+        resources=resources if resources is not None else build_resources(),
+    )
+
+
+defs = build_defs()

@@ -49,31 +49,34 @@ def demo_environment(base_url: str) -> Iterator[None]:
 
 def run_demo(days: int = 7, out: TextIO = sys.stdout) -> int:
     today = dt.datetime.now(dt.UTC).date()
+    yesterday = today - dt.timedelta(days=1)
     first = today - dt.timedelta(days=days - 1)
     with emulator.EmulatorServer() as server, demo_environment(server.base_url):
         print(f"emulator: {server.base_url}", file=out)
-        from .definitions import build_resources, defs
+        from .definitions import build_defs
 
-        resources = build_resources()  # read after the environment points at the emulator
+        defs = build_defs()  # built after the environment points at the emulator
         instance = dg.DagsterInstance.ephemeral()
-        jobs = [
-            ("account_insights", str(today), {}),
-            ("tweet_insights", f"{first}..{today}", {RANGE_START_TAG: str(first), RANGE_END_TAG: str(today)}),
-        ]
-        ok = True
-        for asset, days_label, tags in jobs:
-            job = defs.resolve_job_def("x_daily_job" if asset == "account_insights" else "tweet_insights_job")
+        daily, lookback = defs.resolve_job_def("x_daily_job"), defs.resolve_job_def("tweet_insights_job")
+        snapshot = [dg.AssetKey("account_insights"), dg.AssetKey("account_daily_growth")]
+
+        def run(label: str, job: dg.JobDefinition, **kwargs: object) -> bool:
             result = job.execute_in_process(
                 instance=instance,
-                resources=resources,
-                partition_key=str(today) if not tags else None,
-                tags=tags or None,
-                op_selection=[asset] if asset == "account_insights" else None,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                **kwargs,  # type: ignore[arg-type]
             )
-            print(f"{asset} {days_label}: {'success' if result.success else 'FAILED'}", file=out)
-            ok = ok and result.success
+            print(f"{label}: {'success' if result.success else 'FAILED'}", file=out)
+            return result.success
+
+        # Yesterday's and today's snapshots, with a day of activity on the emulator between them,
+        # so that account_daily_growth has consecutive days to compare.
+        ok = run(f"account snapshot {yesterday}", daily, partition_key=str(yesterday), asset_selection=snapshot)
+        server.world.advance()
+        ok &= run(f"account snapshot {today}", daily, partition_key=str(today), asset_selection=snapshot)
+        tags = {RANGE_START_TAG: str(first), RANGE_END_TAG: str(today)}
+        ok &= run(f"posts and engagement {first}..{today}", lookback, tags=tags)
         print_summary(os.environ[ENV_DUCKDB_PATH], out)
     return 0 if ok else 1
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -337,6 +338,18 @@ def load_tweet_insights(
     preview: pl.DataFrame | None = None
     # Each account's rows are staged as Parquet and inserted from there in the final transaction,
     # so a backfill of a million posts never sits in memory at once.
+    started = time.monotonic()
+
+    def progress(done: int) -> str:
+        """So far, and how long the rest should take at this pace (accounts finish in any order)."""
+        elapsed = time.monotonic() - started
+        left = elapsed / done * (len(readable) - done)
+        stats = caller.stats
+        return (
+            f"{sum(stats.requests.values())} request(s), {stats.rate_limit_waits} rate-limit wait(s) "
+            f"({stats.rate_limit_wait_seconds:.0f}s) so far; {elapsed:.0f}s elapsed, about {left:.0f}s left"
+        )
+
     with tempfile.TemporaryDirectory(prefix="x_assets_stage_") as stage:
         staged: list[Path] = []
         with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
@@ -350,7 +363,9 @@ def load_tweet_insights(
                 state, outcomes = futures.pop(future), future.result()
                 read_ids.extend(o.read_ids for o in outcomes)
                 if state.status != OK:
-                    log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}")
+                    log.info(
+                        f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}; {progress(i)}"
+                    )
                     continue
                 for outcome in outcomes:
                     if outcome.frame.height:
@@ -367,10 +382,7 @@ def load_tweet_insights(
                         )
                 pages = sum(o.pages for o in outcomes)
                 rows = sum(o.frame.height for o in outcomes)
-                log.info(
-                    f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); "
-                    f"{sum(caller.stats.requests.values())} request(s) so far"
-                )
+                log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); {progress(i)}")
         post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
         write = Write(
             table=TWEET_INSIGHTS_TABLE,

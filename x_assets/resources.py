@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr
 
 from .constants import (
     DEFAULT_API_BASE_URL,
+    DEFAULT_FOLLOWER_DROP_WARN,
     DEFAULT_SOURCE_FILE,
     ENV_ACCESS_TOKEN,
     ENV_ACCESS_TOKEN_SECRET,
@@ -64,6 +65,10 @@ class XResource(dg.ConfigurableResource):
         "stored posts re-read by id only when they are refresh_ages days old (X_REFRESH_POLICY).",
     )
     refresh_ages: list[int] = Field(default=[1, 3, 7], description="Ages in days at which 'ages' re-reads a post.")
+    follower_drop_warn: float = Field(
+        default=DEFAULT_FOLLOWER_DROP_WARN,
+        description="Share of followers lost in a day that makes follower_drop warn (X_FOLLOWER_DROP_WARN).",
+    )
 
     _session: XSession | None = PrivateAttr(default=None)
     _error: SourceConfigError | None = PrivateAttr(default=None)

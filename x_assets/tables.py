@@ -9,7 +9,15 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from .constants import ACCOUNT_INSIGHTS, ACCOUNT_REGISTRY, ACCOUNT_STATUS, SCHEMA, TWEET_INSIGHTS
+from .constants import (
+    ACCOUNT_DAILY_GROWTH,
+    ACCOUNT_INSIGHTS,
+    ACCOUNT_REGISTRY,
+    ACCOUNT_STATUS,
+    SCHEMA,
+    TWEET_ENGAGEMENT,
+    TWEET_INSIGHTS,
+)
 
 UTC_TS = pl.Datetime("us", "UTC")
 
@@ -51,7 +59,15 @@ class Table:
 
 
 def _c(name: str, sql_type: str, description: str) -> Column:
-    dtypes = {"DATE": pl.Date, "VARCHAR": pl.String, "BIGINT": pl.Int64, "BOOLEAN": pl.Boolean, "TIMESTAMPTZ": UTC_TS}
+    dtypes = {
+        "DATE": pl.Date,
+        "VARCHAR": pl.String,
+        "BIGINT": pl.Int64,
+        "INTEGER": pl.Int32,
+        "DOUBLE": pl.Float64,
+        "BOOLEAN": pl.Boolean,
+        "TIMESTAMPTZ": UTC_TS,
+    }
     return Column(name, sql_type, dtypes[sql_type], description)
 
 
@@ -129,6 +145,60 @@ ACCOUNT_REGISTRY_TABLE = Table(
     ),
 )
 
+ACCOUNT_DAILY_GROWTH_TABLE = Table(
+    name=ACCOUNT_DAILY_GROWTH,
+    date_column="date",
+    key=("date", "account_id"),
+    columns=(
+        _c("date", "DATE", "UTC day of the snapshot (the partition)."),
+        _c("account_id", "VARCHAR", "Stable numeric X account id."),
+        _c("username", "VARCHAR", "The account's handle on that day."),
+        _c("account_name", "VARCHAR", "The name given in the source file, else the handle."),
+        _c("followers_count", "BIGINT", "Followers on that day."),
+        _c("previous_date", "DATE", "The account's latest earlier snapshot; NULL for its first one."),
+        _c(
+            "days_since_previous",
+            "INTEGER",
+            "Days between the two snapshots: 1 for consecutive days. The changes below cover the whole gap; "
+            "they are never spread over the missing days.",
+        ),
+        _c("followers_change", "BIGINT", "Followers gained (or lost, negative) since previous_date."),
+        _c("following_change", "BIGINT", "Change in accounts followed since previous_date."),
+        _c("tweets_posted", "BIGINT", "Change in the account's post total since previous_date (deletions net out)."),
+        _c("likes_given", "BIGINT", "Change in likes given since previous_date (unlikes net out)."),
+        _c("listed_change", "BIGINT", "Change in public lists that include the account since previous_date."),
+    ),
+)
+
+TWEET_ENGAGEMENT_TABLE = Table(
+    name=TWEET_ENGAGEMENT,
+    date_column="created_date",
+    key=("tweet_id",),
+    columns=(
+        _c("created_date", "DATE", "UTC day the post was created (the partition)."),
+        _c("tweet_id", "VARCHAR", "Post id."),
+        _c("account_id", "VARCHAR", "Stable numeric id of the posting account."),
+        _c("username", "VARCHAR", "The account's handle when the post was read."),
+        _c("account_name", "VARCHAR", "The name given in the source file, else the handle."),
+        _c("created_at", "TIMESTAMPTZ", "When the post was created, in UTC."),
+        _c("week", "DATE", "Monday (UTC) of the post's ISO week."),
+        _c("is_retweet", "BOOLEAN", "The post is a retweet; its engagement then counts only its own."),
+        _c(
+            "engagement",
+            "BIGINT",
+            "like_count + own_retweet_count + reply_count + quote_count: a retweet does not count the "
+            "original's retweets again.",
+        ),
+        _c(
+            "followers_at_time",
+            "BIGINT",
+            "Followers in the account's latest snapshot on or before created_date; NULL when none was taken.",
+        ),
+        _c("followers_date", "DATE", "The day of that snapshot."),
+        _c("engagement_rate", "DOUBLE", "engagement / followers_at_time; NULL without a snapshot or followers."),
+    ),
+)
+
 BUILTIN_COLUMNS = frozenset(
     c.name for t in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE) for c in t.columns
 )
@@ -156,7 +226,13 @@ def with_default_schema(frame: pl.DataFrame, default_schema: dict[str, Any]) -> 
 def markdown_reference() -> str:
     """The README's table reference, generated from the definitions above."""
     parts = []
-    for table in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE):
+    for table in (
+        ACCOUNT_INSIGHTS_TABLE,
+        TWEET_INSIGHTS_TABLE,
+        ACCOUNT_STATUS_TABLE,
+        ACCOUNT_DAILY_GROWTH_TABLE,
+        TWEET_ENGAGEMENT_TABLE,
+    ):
         parts.append(f"#### `{table.qualified}` (key: {', '.join(table.key)})\n")
         parts.append("| column | type | meaning |\n|---|---|---|")
         parts.extend(f"| `{c.name}` | {c.sql_type} | {c.description} |" for c in table.columns)

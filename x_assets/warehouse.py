@@ -170,6 +170,11 @@ def _incoming(conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame | Sequence[Pat
     yield f"read_parquet([{files}])"
 
 
+def frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pl.DataFrame:
+    """A query's result as a polars frame, through Arrow."""
+    return conn.sql(sql, params=params).pl()
+
+
 def read_registry(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     ensure_table(conn, ACCOUNT_REGISTRY_TABLE, {})
     rows = conn.execute(f"SELECT account_key, account_id FROM {ACCOUNT_REGISTRY_TABLE.qualified}").fetchall()

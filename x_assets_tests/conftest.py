@@ -97,14 +97,15 @@ class Project:
         tags: dict[str, str] | None = None,
         **x_overrides: Any,
     ) -> dg.ExecuteInProcessResult:
-        from x_assets import assets as asset_module
+        from x_assets import assets as table_assets
+        from x_assets import derived_assets
 
         all_tags = dict(tags or {})
         if days is not None:
             all_tags["dagster/asset_partition_range_start"] = str(days[0])
             all_tags["dagster/asset_partition_range_end"] = str(days[1])
         return dg.materialize(
-            [getattr(asset_module, name) for name in assets],
+            [getattr(table_assets, name, None) or getattr(derived_assets, name) for name in assets],
             resources=self.resources(**x_overrides),
             partition_key=partition,
             tags=all_tags or None,

@@ -268,6 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif route == ("POST", "/users"):
                 account = world.create_account(str(body["username"]), body.get("name"), body.get("state", ACTIVE))
                 self._json(200, {"id": str(account.id), "username": account.username})
+            elif route == ("POST", "/metrics"):
+                world.set_metrics(int(body["account_id"]), dict(body["metrics"]))
+                self._json(200, {"ok": True})
             elif route == ("POST", "/state"):
                 world.set_state(int(body["account_id"]), str(body["state"]))
                 self._json(200, {"ok": True})

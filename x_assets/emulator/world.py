@@ -26,6 +26,7 @@ SUSPENDED = "suspended"
 NOT_FOUND = "not_found"
 OWNER_ONLY = "owner_only"  # protected, but its own credential may read it
 CAPPED = "capped"  # active, with more posts than the 3,200 a timeline reaches
+PROFILE_METRICS = ("followers_count", "following_count", "listed_count", "like_count")
 
 DEMO_HANDLES = [
     "AcmeNews",
@@ -469,6 +470,14 @@ class World:
         author = self.accounts[tweet.author_id]
         author.tweets = [t for t in author.tweets if t.id != tweet_id]
         return True
+
+    def set_metrics(self, account_id: int, metrics: dict[str, int]) -> None:
+        """Set profile counts directly: a mass unfollow, say, that advance() would never produce."""
+        account = self.accounts[account_id]
+        for name, value in metrics.items():
+            if name not in PROFILE_METRICS:
+                raise ValueError(f"unknown metric {name!r}; one of {', '.join(PROFILE_METRICS)}")
+            setattr(account, name, int(value))
 
     def set_state(self, account_id: int, state: str) -> None:
         self.accounts[account_id].state = state

@@ -1,0 +1,128 @@
+"""Charts of the derived insights: PNG files under data/ and Markdown images for the Dagster UI.
+
+matplotlib draws them: the best-kept plotting library that renders to PNG with no browser or
+server. Figures are built without pyplot so that threads and repeated runs share no global state.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE
+
+_SIZE = (8.0, 4.2)
+_DPI = 90
+
+
+Series = dict[str, tuple[list[dt.date], list[float]]]
+
+
+def _series(rows: list[tuple[str, dt.date, float]]) -> Series:
+    series: Series = {}
+    for name, day, value in rows:
+        days, values = series.setdefault(name, ([], []))
+        days.append(day)
+        values.append(value)
+    return series
+
+
+def _format_days(axes: Any, days: list[dt.date]) -> None:
+    """Whole days on the x axis: the data are daily, so an hourly tick would repeat a date."""
+    from matplotlib.dates import AutoDateLocator, DateFormatter, DayLocator
+
+    span = (max(days) - min(days)).days if days else 0
+    locator = DayLocator(interval=max(1, span // 4)) if span <= 28 else AutoDateLocator(minticks=2, maxticks=6)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(DateFormatter("%b %d"))
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})  # no version stamp: same data, same bytes
+    return buffer.getvalue()
+
+
+def _lines(title: str, ylabel: str, series: Series) -> bytes:
+    """All accounts on one log-scaled axis: for values that differ by orders of magnitude."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
+    axes = figure.add_subplot()
+    for name, (days, values) in sorted(series.items()):
+        axes.plot(days, values, marker="o", markersize=3, linewidth=1.5, label=name)  # type: ignore[arg-type]
+    if series:
+        axes.set_yscale("log")
+        axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    else:
+        axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
+    axes.set_title(title)
+    axes.set_ylabel(ylabel)
+    axes.grid(True, alpha=0.3)
+    _format_days(axes, [d for days, _ in series.values() for d in days])
+    return _png(figure)
+
+
+def _small_multiples(title: str, series: Series, limit: int = 12) -> bytes:
+    """One linear panel per account, so a gain of 50 shows next to an account of millions."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    # The accounts with the most followers at their latest snapshot, when there are too many to draw.
+    shown = sorted(series, key=lambda name: -series[name][1][-1])[:limit]
+    columns = min(4, max(1, len(shown)))
+    rows = max(1, -(-len(shown) // columns))
+    figure = Figure(figsize=(2.6 * columns + 0.4, 1.9 * rows + 0.6), dpi=_DPI, layout="constrained")
+    heading = title if len(shown) == len(series) else f"{title}: {len(shown)} of {len(series)} accounts"
+    figure.suptitle(heading)
+    if not shown:
+        figure.text(0.5, 0.5, "no data yet", ha="center", va="center")
+    for i, name in enumerate(sorted(shown)):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        days, values = series[name]
+        axes.plot(days, values, marker="o", markersize=3, linewidth=1.5)  # type: ignore[arg-type]
+        axes.set_title(name, fontsize="small")
+        axes.ticklabel_format(axis="y", style="plain", useOffset=False)
+        axes.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        axes.tick_params(labelsize="x-small")
+        axes.grid(True, alpha=0.3)
+        _format_days(axes, days)
+    return _png(figure)
+
+
+def followers_chart(conn: duckdb.DuckDBPyConnection, last: dt.date) -> bytes:
+    """Followers over time, one line per account, up to the day last (UTC)."""
+    rows = conn.execute(
+        f"SELECT account_name, date, followers_count FROM {ACCOUNT_INSIGHTS_TABLE.qualified} "
+        "WHERE date <= ? AND followers_count IS NOT NULL ORDER BY account_name, date",
+        [last],
+    ).fetchall()
+    return _small_multiples("Followers per account (daily snapshots, UTC)", _series(rows))
+
+
+def weekly_engagement_chart(conn: duckdb.DuckDBPyConnection, last: dt.date) -> bytes:
+    """Engagement of each account's posts, summed per ISO week of creation, up to the day last."""
+    rows = conn.execute(
+        f"SELECT account_name, week, sum(engagement) FROM {TWEET_ENGAGEMENT_TABLE.qualified} "
+        "WHERE created_date <= ? GROUP BY ALL ORDER BY account_name, week",
+        [last],
+    ).fetchall()
+    title = "Weekly engagement of posts (likes + retweets + replies + quotes)"
+    return _lines(title, "engagement per ISO week (log)", _series(rows))
+
+
+def save_chart(png: bytes, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".png.partial")
+    partial.write_bytes(png)
+    partial.replace(path)  # a reader never sees half a file
+    return path
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"

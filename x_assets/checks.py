@@ -1,0 +1,219 @@
+"""Data checks run by each materialization over the slice it just wrote, as Dagster asset checks.
+
+They read DuckDB only (no X calls), so they run with every materialization. Errors block the
+derived assets downstream; warnings (a follower drop, an incomplete slice) only show in the UI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from .constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
+from .harvest import INCOMPLETE, AccountState
+from .markdown import markdown_table
+from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table
+from .warehouse import frame
+
+ERROR = dg.AssetCheckSeverity.ERROR
+WARN = dg.AssetCheckSeverity.WARN
+SAMPLE = 5
+
+
+@dataclass
+class CheckInput:
+    conn: duckdb.DuckDBPyConnection
+    table: Table
+    first: dt.date
+    last: dt.date
+    states: Sequence[AccountState]
+    follower_drop_share: float
+
+    @property
+    def window(self) -> str:
+        return f'"{self.table.date_column}" BETWEEN $first AND $last'
+
+    def rows(self, sql: str, **params: Any) -> pl.DataFrame:
+        given = {"first": self.first, "last": self.last, **params}
+        # DuckDB refuses named parameters a statement does not use
+        return frame(self.conn, sql, {name: value for name, value in given.items() if f"${name}" in sql})
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    severity: dg.AssetCheckSeverity
+    offenders: Callable[[CheckInput], pl.DataFrame]  # rows that break the rule; empty means passed
+
+
+def _duplicate_keys(c: CheckInput) -> pl.DataFrame:
+    key = ", ".join(f'"{k}"' for k in c.table.key)
+    if c.table is TWEET_INSIGHTS_TABLE:  # a post belongs to one day: look for its id anywhere in the table
+        return c.rows(
+            f"SELECT tweet_id, count(*) AS copies, list(created_date) AS days FROM {c.table.qualified} "
+            f"WHERE tweet_id IN (SELECT tweet_id FROM {c.table.qualified} WHERE {c.window}) "
+            "GROUP BY ALL HAVING count(*) > 1 ORDER BY tweet_id"
+        )
+    return c.rows(
+        f"SELECT {key}, count(*) AS copies FROM {c.table.qualified} WHERE {c.window} "
+        f"GROUP BY ALL HAVING count(*) > 1 ORDER BY {key}"
+    )
+
+
+def _negative_counts(c: CheckInput) -> pl.DataFrame:
+    counts = [col.name for col in c.table.columns if col.sql_type == "BIGINT"]
+    key = ", ".join(f'"{k}"' for k in c.table.key)
+    negative = " OR ".join(f'"{name}" < 0' for name in counts)
+    return c.rows(f"SELECT {key}, {', '.join(counts)} FROM {c.table.qualified} WHERE {c.window} AND ({negative})")
+
+
+def _unexplained_accounts(c: CheckInput) -> pl.DataFrame:
+    """Configured accounts with neither rows nor a status saying why, on some day of the window.
+
+    A post table may rightly hold no rows for an account on a day (it posted nothing): there a
+    status row of any kind explains it. A snapshot table must hold a row unless the status is not ok.
+    """
+    endpoint = c.table.name
+    expected = pl.DataFrame(
+        [
+            {"date": c.first + dt.timedelta(days=d), "account_id": s.account_id, "username": s.display_username}
+            for s in c.states
+            for d in range((c.last - c.first).days + 1)
+        ],
+        schema={"date": pl.Date, "account_id": pl.String, "username": pl.String},
+    )
+    ok_needs_rows = endpoint == ACCOUNT_INSIGHTS
+    c.conn.register("_expected", expected.to_arrow())
+    try:
+        return c.rows(
+            f"""
+            SELECT e.date, e.account_id, e.username FROM _expected AS e
+            WHERE NOT EXISTS (SELECT 1 FROM {c.table.qualified} AS t
+                              WHERE t.account_id = e.account_id AND t."{c.table.date_column}" = e.date)
+              AND NOT EXISTS (SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s
+                              WHERE s.endpoint = $endpoint AND s.date = e.date
+                                AND (s.account_id = e.account_id OR (e.account_id IS NULL AND s.username = e.username))
+                                AND (s.status <> 'ok' OR NOT $ok_needs_rows))
+            ORDER BY e.date, e.username
+            """,
+            endpoint=endpoint,
+            ok_needs_rows=ok_needs_rows,
+        )
+    finally:
+        c.conn.unregister("_expected")
+
+
+def _inconsistent_retweets(c: CheckInput) -> pl.DataFrame:
+    return c.rows(
+        f"""
+        SELECT tweet_id, is_retweet, retweet_count, own_retweet_count, original_tweet_id, original_retweet_count
+        FROM {c.table.qualified} WHERE {c.window} AND (
+            (is_retweet AND (own_retweet_count IS DISTINCT FROM 0 OR original_tweet_id IS NULL))
+         OR (NOT is_retweet AND (own_retweet_count IS DISTINCT FROM retweet_count
+                                 OR original_tweet_id IS NOT NULL OR original_retweet_count IS NOT NULL)))
+        ORDER BY tweet_id
+        """
+    )
+
+
+def _follower_drops(c: CheckInput) -> pl.DataFrame:
+    table = ACCOUNT_INSIGHTS_TABLE.qualified
+    return c.rows(
+        f"""
+        SELECT t.date, t.account_id, t.username, p.followers_count AS previous_day,
+               t.followers_count AS followers,
+               round((p.followers_count - t.followers_count) / p.followers_count, 4) AS share_lost
+        FROM {table} AS t JOIN {table} AS p ON p.account_id = t.account_id AND p.date = t.date - 1
+        WHERE t.date BETWEEN $first AND $last AND p.followers_count > 0
+          AND (p.followers_count - t.followers_count) / p.followers_count > $share
+        ORDER BY t.date, t.account_id
+        """,
+        share=c.follower_drop_share,
+    )
+
+
+def _incomplete_slices(c: CheckInput) -> pl.DataFrame:
+    return c.rows(
+        f"SELECT date, account_id, username, detail FROM {ACCOUNT_STATUS_TABLE.qualified} "
+        "WHERE endpoint = $endpoint AND date BETWEEN $first AND $last AND status = $incomplete "
+        "ORDER BY date, username",
+        endpoint=c.table.name,
+        incomplete=INCOMPLETE,
+    )
+
+
+_UNIQUE = Check("unique_key", "No two rows share the table's key.", ERROR, _duplicate_keys)
+_NON_NEGATIVE = Check("no_negative_counts", "No count is negative.", ERROR, _negative_counts)
+_ACCOUNTED = Check(
+    "accounts_accounted_for",
+    "Every configured account has rows on every day of the slice, or x.account_status says why not.",
+    ERROR,
+    _unexplained_accounts,
+)
+
+CHECKS: dict[str, tuple[Check, ...]] = {
+    ACCOUNT_INSIGHTS: (
+        _UNIQUE,
+        _NON_NEGATIVE,
+        _ACCOUNTED,
+        Check(
+            "follower_drop",
+            "No account lost more than the configured share of its followers since the previous day "
+            "(X_FOLLOWER_DROP_WARN, default 5%).",
+            WARN,
+            _follower_drops,
+        ),
+    ),
+    TWEET_INSIGHTS: (
+        _UNIQUE,
+        _NON_NEGATIVE,
+        _ACCOUNTED,
+        Check(
+            "retweet_columns_consistent",
+            "Retweets have own_retweet_count 0 and an original_tweet_id; other posts have "
+            "own_retweet_count = retweet_count and no original_* values.",
+            ERROR,
+            _inconsistent_retweets,
+        ),
+        Check(
+            "complete_slices",
+            "No account's days were cut short (the 3,200-post timeline horizon, or the read budget).",
+            WARN,
+            _incomplete_slices,
+        ),
+    ),
+}
+
+
+def check_specs(asset: str) -> list[dg.AssetCheckSpec]:
+    # Blocking errors keep derived assets from reading a slice that broke a rule.
+    return [
+        dg.AssetCheckSpec(check.name, asset=asset, description=check.description, blocking=check.severity == ERROR)
+        for check in CHECKS[asset]
+    ]
+
+
+def run_checks(check_input: CheckInput) -> list[dg.AssetCheckResult]:
+    results = []
+    for check in CHECKS[check_input.table.name]:
+        offenders = check.offenders(check_input)
+        metadata: dict[str, Any] = {"offending_rows": offenders.height}
+        if offenders.height:
+            metadata["sample"] = dg.MetadataValue.md(markdown_table(offenders, rows=SAMPLE, columns=10))
+        results.append(
+            dg.AssetCheckResult(
+                check_name=check.name,
+                passed=offenders.height == 0,
+                severity=check.severity,
+                metadata=metadata,
+                description=check.description,
+            )
+        )
+    return results

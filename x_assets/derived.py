@@ -1,0 +1,143 @@
+"""The derived tables, computed in DuckDB from the stored tables and written one window at a time.
+
+No X reads here: the insights come from what account_insights and tweet_insights hold, so a
+re-run of a window recomputes it from the same rows and replaces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from .constants import SCHEMA
+from .log import Log
+from .tables import (
+    ACCOUNT_DAILY_GROWTH_TABLE,
+    ACCOUNT_INSIGHTS_TABLE,
+    TWEET_ENGAGEMENT_TABLE,
+    TWEET_INSIGHTS_TABLE,
+    Table,
+)
+from .warehouse import Warehouse, ensure_table, frame, transaction
+
+TOP_TWEETS_VIEW = f"{SCHEMA}.top_tweets_weekly"
+TOP_TWEETS_PER_WEEK = 3
+
+# Each account's snapshots in order; lag() finds the previous one however many days back it is,
+# and the changes cover exactly that span (a gap is reported, never filled in).
+_GROWTH_SQL = f"""
+SELECT date, account_id, username, account_name, followers_count,
+       previous_date,
+       (date - previous_date)::INTEGER AS days_since_previous,
+       followers_count - previous_followers AS followers_change,
+       following_count - previous_following AS following_change,
+       tweet_count - previous_tweets AS tweets_posted,
+       like_count - previous_likes AS likes_given,
+       listed_count - previous_listed AS listed_change{{extra}}
+FROM (
+    SELECT *,
+           lag(date) OVER w AS previous_date,
+           lag(followers_count) OVER w AS previous_followers,
+           lag(following_count) OVER w AS previous_following,
+           lag(tweet_count) OVER w AS previous_tweets,
+           lag(like_count) OVER w AS previous_likes,
+           lag(listed_count) OVER w AS previous_listed
+    FROM {ACCOUNT_INSIGHTS_TABLE.qualified}
+    WHERE date <= $last
+    WINDOW w AS (PARTITION BY account_id ORDER BY date)
+)
+WHERE date BETWEEN $first AND $last
+"""
+
+# The follower count "at the time" is the latest snapshot taken on or before the post's day;
+# an ASOF join finds it without scanning every snapshot per post.
+_ENGAGEMENT_SQL = f"""
+SELECT t.created_date, t.tweet_id, t.account_id, t.username, t.account_name, t.created_at,
+       date_trunc('week', t.created_date)::DATE AS week,
+       t.is_retweet,
+       coalesce(t.like_count, 0) + coalesce(t.own_retweet_count, 0)
+         + coalesce(t.reply_count, 0) + coalesce(t.quote_count, 0) AS engagement,
+       a.followers_count AS followers_at_time,
+       a.date AS followers_date,
+       CASE WHEN a.followers_count > 0 THEN
+         (coalesce(t.like_count, 0) + coalesce(t.own_retweet_count, 0)
+          + coalesce(t.reply_count, 0) + coalesce(t.quote_count, 0)) / a.followers_count
+       END AS engagement_rate{{extra}}
+FROM {TWEET_INSIGHTS_TABLE.qualified} AS t
+ASOF LEFT JOIN {ACCOUNT_INSIGHTS_TABLE.qualified} AS a
+  ON t.account_id = a.account_id AND t.created_date >= a.date
+WHERE t.created_date BETWEEN $first AND $last
+"""
+
+_TOP_TWEETS_VIEW_SQL = f"""
+CREATE OR REPLACE VIEW {TOP_TWEETS_VIEW} AS
+SELECT week, account_id, username, account_name, tweet_id, created_at, engagement, engagement_rate,
+       row_number() OVER (PARTITION BY account_id, week ORDER BY engagement DESC, tweet_id) AS rank_in_week
+FROM {TWEET_ENGAGEMENT_TABLE.qualified}
+QUALIFY rank_in_week <= {TOP_TWEETS_PER_WEEK}
+"""
+
+
+@dataclass(frozen=True)
+class Derivation:
+    table: Table
+    source: Table
+    sql: str
+    after: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+
+
+def _create_top_tweets_view(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(_TOP_TWEETS_VIEW_SQL)
+
+
+ACCOUNT_DAILY_GROWTH = Derivation(ACCOUNT_DAILY_GROWTH_TABLE, ACCOUNT_INSIGHTS_TABLE, _GROWTH_SQL)
+TWEET_ENGAGEMENT = Derivation(TWEET_ENGAGEMENT_TABLE, TWEET_INSIGHTS_TABLE, _ENGAGEMENT_SQL, _create_top_tweets_view)
+
+
+@dataclass
+class DerivedResult:
+    table: Table
+    days: tuple[dt.date, dt.date]
+    rows_written: int
+    accounts: int
+    preview: pl.DataFrame
+
+
+def derive(
+    warehouse: Warehouse,
+    log: Log,
+    derivation: Derivation,
+    first: dt.date,
+    last: dt.date,
+    default_schema: dict[str, Any],
+) -> DerivedResult:
+    """Recompute the days first..last of a derived table from the stored tables, in one transaction."""
+    table = derivation.table
+    date = f'"{table.date_column}"'
+    prefix = "t." if derivation.source is TWEET_INSIGHTS_TABLE else ""
+    extra = "".join(f', {prefix}"{name}"' for name in default_schema)
+    with warehouse.connect(log) as conn, transaction(conn):
+        # The stored tables may not exist yet (nothing loaded): an empty table derives an empty window.
+        for source in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, table):
+            ensure_table(conn, source, default_schema)
+        conn.execute(f"DELETE FROM {table.qualified} WHERE {date} BETWEEN ? AND ?", [first, last])
+        params = {"first": first, "last": last}
+        conn.execute(f"INSERT INTO {table.qualified} BY NAME {derivation.sql.format(extra=extra)}", params)
+        ((rows, accounts),) = conn.execute(
+            f"SELECT count(*), count(DISTINCT account_id) FROM {table.qualified} WHERE {date} BETWEEN ? AND ?",
+            [first, last],
+        ).fetchall()
+        preview = frame(
+            conn,
+            f"SELECT * FROM {table.qualified} WHERE {date} BETWEEN ? AND ? ORDER BY {date} DESC, account_id LIMIT 5",
+            [first, last],
+        )
+        if derivation.after is not None:
+            derivation.after(conn)
+    log.info(f"{table.name} {first}..{last}: {rows} row(s) for {accounts} account(s)")
+    return DerivedResult(table, (first, last), int(rows), int(accounts), preview)
