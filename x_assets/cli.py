@@ -1,10 +1,11 @@
-"""`x-assets`: what users do outside the Dagster UI (validate, demo, summary)."""
+"""`x-assets`: what users do outside the Dagster UI (validate, accounts, demo, summary)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import warnings
 
 from .constants import DEFAULT_DUCKDB_PATH, DEFAULT_SOURCE_FILE, ENV_DUCKDB_PATH, ENV_SOURCE_FILE
 from .source import SourceConfigError, load_source
@@ -12,12 +13,14 @@ from .tables import BUILTIN_COLUMNS
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=".*is currently in beta")  # Dagster's notes are for the UI, not here
     parser = argparse.ArgumentParser(prog="x-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run both assets against the bundled emulator into DuckDB")
     demo.add_argument("--days", type=int, default=7, help="days of posts to load, today included")
     validate = sub.add_parser("validate", help="check the source file without calling X")
     validate.add_argument("path", nargs="?", default=os.environ.get(ENV_SOURCE_FILE, DEFAULT_SOURCE_FILE))
+    sub.add_parser("accounts", help="look the configured accounts up on X: ids, current handles, states")
     summary = sub.add_parser("summary", help="print what the tables hold")
     summary.add_argument("--database", default=os.environ.get(ENV_DUCKDB_PATH, DEFAULT_DUCKDB_PATH))
     args = parser.parse_args(argv)
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             own = " (own credentials)" if account.credentials else ""
             print(f"  {account.label}{own}")
         return 0
+    if args.command == "accounts":
+        return _accounts()
     if args.command == "summary":
         from .demo import print_summary
 
@@ -41,6 +46,34 @@ def main(argv: list[str] | None = None) -> int:
     from .demo import run_demo
 
     return run_demo(days=args.days)
+
+
+def _accounts() -> int:
+    """One users lookup per 100 accounts (billed as user reads), with the credentials a run would use."""
+    import logging
+
+    import dagster as dg
+
+    from .definitions import build_resources
+    from .loads import look_up_accounts
+    from .x_api.calls import XFatalError
+
+    logging.basicConfig(level=logging.WARNING, format="x-assets: %(message)s")
+    try:
+        # build_resources resolves the EnvVar credentials, as a run does
+        with dg.build_resources(build_resources()) as built:
+            states = look_up_accounts(built.x, built.warehouse, logging.getLogger("x_assets"))
+    except (SourceConfigError, XFatalError) as exc:
+        print(f"x-assets: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, SourceConfigError) else 1
+    print(f"{'configured':<32} {'account_id':<20} {'handle now':<18} {'status':<20} detail")
+    for state in states:
+        handle = f"@{state.username}" if state.username else "-"
+        own = " (own credentials)" if state.spec.credentials else ""
+        print(
+            f"{state.spec.label + own:<32} {state.account_id or '-':<20} {handle:<18} {state.status:<20} {state.detail}"
+        )
+    return 0
 
 
 if __name__ == "__main__":

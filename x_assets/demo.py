@@ -84,9 +84,21 @@ def run_demo(days: int = 7, out: TextIO = sys.stdout) -> int:
 def print_summary(database: str, out: TextIO = sys.stdout) -> None:
     with duckdb.connect(database, read_only=True) as conn:
         print(f"\nDuckDB {database}:", file=out)
-        for table in ("account_insights", "tweet_insights", "account_status"):
-            count = conn.execute(f"SELECT count(*) FROM x.{table}").fetchone()
-            print(f"  x.{table}: {count[0] if count else 0} rows", file=out)
+        tables = {
+            n for (n,) in conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'x'").fetchall()
+        }
+        for table in (
+            "account_insights",
+            "tweet_insights",
+            "account_status",
+            "account_daily_growth",
+            "tweet_engagement",
+        ):
+            if table in tables:
+                count = conn.execute(f"SELECT count(*) FROM x.{table}").fetchone()
+                print(f"  x.{table}: {count[0] if count else 0} rows", file=out)
+            else:
+                print(f"  x.{table}: not materialized yet", file=out)
         print("\nLatest account snapshot:", file=out)
         rows = conn.execute(
             "SELECT account_name, username, followers_count, tweet_count, like_count FROM x.account_insights "

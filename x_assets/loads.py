@@ -211,6 +211,30 @@ def _open(
     return session, states, first
 
 
+def look_up_accounts(x: XResource, warehouse: Warehouse, log: Log) -> list[AccountState]:
+    """The configured accounts as X knows them now, through the lookups a run makes; writes nothing.
+
+    Accounts already resolved by a run are looked up by their stored id, as the assets do.
+    """
+    caller = _caller(x, log)
+    session = x.open()
+    registry: dict[str, str] = {}
+    if Path(warehouse.database).exists():
+        try:
+            with duckdb.connect(warehouse.database, read_only=True) as conn:
+                registry = dict(
+                    conn.execute(
+                        "SELECT account_key, account_id FROM x.account_registry "
+                        "WHERE EXISTS (SELECT 1 FROM duckdb_tables() WHERE schema_name = 'x' "
+                        "AND table_name = 'account_registry')"
+                    ).fetchall()
+                )
+        except duckdb.Error as exc:  # locked by a running job, or no registry yet: resolve handles afresh
+            log.warning(f"stored account ids not read from {warehouse.database} ({exc}); resolving handles")
+    states, _ = resolve_accounts(session, session.source.accounts, registry, caller)
+    return states
+
+
 def _caller(x: XResource, log: Log) -> Caller:
     policy = x.call_policy()
     policy.reserve = x.max_workers
