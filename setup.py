@@ -19,12 +19,14 @@ setup(
         "oauthlib>=3.2",
         "PyYAML>=6",
         "pydantic>=2.6,<3",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "dev": [
             "dagster-dg-cli==1.13.*",
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "playwright>=1.45",
             "ruff==0.17.*",
             "mypy>=1.10",
             "types-PyYAML",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo: set up, start the bundled emulator, load both assets into data/warehouse.duckdb, print a summary.
+# The demo: set up, start the bundled emulator, load all four assets into data/warehouse.duckdb, print a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/install_browser.sh  # Chromium for the browser test of the Dagster UI
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -15,6 +15,12 @@ from x_assets.definitions import defs
 from x_assets.resources import XResource
 from x_assets.schedules import x_daily_schedule, x_tweet_lookback_schedule
 from x_assets.sensors import x_new_accounts_sensor
+from x_assets.tables import (
+    ACCOUNT_DAILY_GROWTH_TABLE,
+    ACCOUNT_INSIGHTS_TABLE,
+    TWEET_ENGAGEMENT_TABLE,
+    TWEET_INSIGHTS_TABLE,
+)
 
 from .conftest import TODAY, Project, account_by_name
 
@@ -27,6 +33,40 @@ def test_definitions_load() -> None:
     assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} >= {"account_insights", "tweet_insights"}
     assert {s.name for s in repo.schedule_defs} == {"x_daily_schedule", "x_tweet_lookback_schedule"}
     assert {s.name for s in repo.sensor_defs} == {"x_new_accounts_sensor"}
+
+
+def test_every_asset_explains_itself() -> None:
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    tables = {
+        t.name: t
+        for t in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, ACCOUNT_DAILY_GROWTH_TABLE, TWEET_ENGAGEMENT_TABLE)
+    }
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(tables)
+    for name, table in tables.items():
+        node = graph.get(dg.AssetKey(name))
+        assert node.group_name == "x" and node.kinds == {"x", "duckdb", "polars"}
+        assert node.description and "\n" not in node.description.strip()  # one line in the UI
+        assert node.owners == []  # left to the user
+        schema = node.metadata["dagster/column_schema"]
+        assert [c.name for c in schema.columns] == list(table.column_names)
+        assert all(c.description for c in schema.columns)
+        assert node.metadata["dagster/table_name"] == f"warehouse.x.{name}"
+    for name, checks in (("account_insights", 4), ("tweet_insights", 5)):
+        node = graph.get(dg.AssetKey(name))
+        assert len(node.check_keys) == checks
+        assert isinstance(node.freshness_policy, dg.FreshnessPolicy)
+    assert {k.to_user_string() for k in graph.get(dg.AssetKey("tweet_engagement")).parent_keys} == {
+        "account_insights",
+        "tweet_insights",
+    }
+
+
+def test_dg_check_defs() -> None:
+    dg_cli = Path(sys.executable).parent / "dg"
+    result = subprocess.run([str(dg_cli), "check", "defs"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
 
 
 def test_dagster_definitions_validate_cli() -> None:

@@ -50,7 +50,7 @@ def test_x_assets_cli_validates_the_shipped_demo_source() -> None:
     assert "10 account(s)" in result.stdout
 
 
-def test_the_demo_loads_both_tables(tmp_path: Path) -> None:
+def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None:
     (tmp_path / "x_source.yaml").write_text((ROOT / "x_source.yaml").read_text(encoding="utf-8"))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_PROXY": "127.0.0.1"}
     result = subprocess.run(
@@ -65,7 +65,11 @@ def test_the_demo_loads_both_tables(tmp_path: Path) -> None:
     out = result.stdout
     assert "account_insights" in out and "tweet_insights" in out and "FAILED" not in out
     counts = dict(re.findall(r"x\.(\w+): (\d+) rows", out))
-    assert int(counts["account_insights"]) == 8  # 10 configured; the suspended and the missing one have no row
+    # 10 configured; the suspended and the missing one have no row; yesterday and today
+    assert int(counts["account_insights"]) == 16 == int(counts["account_daily_growth"])
     assert int(counts["tweet_insights"]) > 100
+    assert int(counts["tweet_engagement"]) == int(counts["tweet_insights"])
+    for chart in ("followers.png", "weekly_engagement.png"):
+        assert (tmp_path / "data" / "charts" / chart).read_bytes().startswith(b"\x89PNG")
     assert re.search(r"@BannedBrand\s+account_insights\s+suspended", out)
     assert (tmp_path / "data" / "warehouse.duckdb").exists()
