@@ -73,3 +73,11 @@ def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None
         assert (tmp_path / "data" / "charts" / chart).read_bytes().startswith(b"\x89PNG")
     assert re.search(r"@BannedBrand\s+account_insights\s+suspended", out)
     assert (tmp_path / "data" / "warehouse.duckdb").exists()
+
+
+def test_readme_pictures_exist_and_are_pngs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pictures = re.findall(r"!\[[^\]]*\]\((docs/images/[^)]+)\)", readme)
+    assert len(pictures) >= 3  # the asset graph, a chart, the chart in the UI
+    for picture in pictures:
+        assert (ROOT / picture).read_bytes().startswith(b"\x89PNG"), picture

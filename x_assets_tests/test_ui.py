@@ -200,7 +200,7 @@ def test_the_ui_shows_the_assets_and_materializes_from_a_click(webserver: Webser
             expect(chart).to_be_visible()
             width = chart.evaluate("img => img.naturalWidth")
             assert width >= 400, width
-            page.screenshot(path=str(OUTPUT / "chart_in_ui.png"))
+            page.screenshot(path=str(OUTPUT / "chart_in_ui.png"), animations="disabled")
         finally:
             browser.close()
 
