@@ -168,3 +168,15 @@ def test_metadata_reports_what_the_run_did(project: Project) -> None:
     assert metadata["requests_total"].value == project.stats()["requests_total"]
     assert metadata["days"].value == f"{WEEK[0]}..{WEEK[1]}"
     assert "preview" in metadata
+
+
+def test_a_ranged_run_logs_progress_per_account(project: Project) -> None:
+    first = TODAY - dt.timedelta(days=9)
+    result = project.materialize(["tweet_insights"], days=(first, TODAY), max_workers=2)
+    assert result.success
+    messages = [e.user_message for e in project.instance.all_logs(result.run_id) if e.user_message]
+    progress = [m for m in messages if m.startswith("account ") and "left" in m]
+    readable = 5  # AcmeNews, GlobexDev, InitechHQ, LockedVault (refused: protected), PrivateLabs
+    assert [m.split()[1] for m in progress] == [f"{i}/{readable}" for i in range(1, readable + 1)]
+    assert all("request(s)" in m and "rate-limit wait(s)" in m and "elapsed" in m for m in progress)
+    assert any("post(s) in" in m and "page(s)" in m for m in progress)
