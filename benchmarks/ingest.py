@@ -203,8 +203,9 @@ def run_million_memory() -> dict[str, Any]:
     from x_assets.emulator import World, WorldSpec
     from x_assets.emulator.api import Request, user_timeline
     from x_assets.emulator.auth import Credential
+    from x_assets.staging import Stager
     from x_assets.tables import TWEET_INSIGHTS_TABLE
-    from x_assets.transform import tweets_frame
+    from x_assets.transform import AccountPosts
     from x_assets.warehouse import Slice, ensure_table, transaction, write_rows
     from x_assets.x_api.payloads import parse_page, posts_of
     from x_assets.x_api.reads import EXPANSIONS, TWEET_FIELDS
@@ -231,24 +232,26 @@ def run_million_memory() -> dict[str, Any]:
         ensure_table(conn, TWEET_INSIGHTS_TABLE, {})
         started = time.perf_counter()
 
-        # The connector's path: each account parsed, transformed and staged as Parquet by the worker
-        # that read it (threads, as in the connector), then one insert at the end.
-        def stage(item: tuple[int, tuple[str, list[bytes]]]) -> tuple[Path, int]:
-            n, (account_id, raw) = item
-            frame = tweets_frame(posts_of([parse_page(b) for b in raw]), account_id, "u", "n")
-            path = Path(tmp) / f"{n:06d}.parquet"
-            frame.write_parquet(path)
-            return path, frame.height
+        # The connector's path: each account's pages parsed by the worker that read them (threads,
+        # as in the connector); the main thread transforms and stages a batch of accounts at a time;
+        # one insert at the end.
+        def parse(item: tuple[str, list[bytes]]) -> AccountPosts:
+            account_id, raw = item
+            data, included = posts_of([parse_page(b) for b in raw])
+            return AccountPosts(data, included, account_id, "u", "n")
 
         workers = int(os.environ.get("BENCH_WORKERS", "2"))
+        stager = Stager(tmp, {})
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            done = list(pool.map(stage, enumerate(pages)))
-        staged = [path for path, _ in done]
-        posts = sum(count for _, count in done)
+            for account_posts in pool.map(parse, pages):
+                posts += account_posts.data.height
+                stager.add(account_posts)
+        stager.flush()
         window = (dt.date(2000, 1, 1), dt.date(2100, 1, 1))
+        conn.execute("SET preserve_insertion_order = false")
         with transaction(conn):
             slices = [Slice(account_id, *window) for account_id, _ in pages]
-            write_rows(conn, TWEET_INSIGHTS_TABLE, staged, window, slices, "tweet_id")
+            write_rows(conn, TWEET_INSIGHTS_TABLE, stager.files, window, slices, "tweet_id")
         wall = time.perf_counter() - started
         stored = conn.execute("SELECT count(*) FROM x.tweet_insights").fetchall()[0]
         conn.close()

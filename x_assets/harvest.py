@@ -17,8 +17,7 @@ import polars as pl
 
 from .resources import XSession
 from .source import AccountSpec
-from .tables import TWEET_INSIGHTS_TABLE
-from .transform import tweets_frame
+from .transform import AccountPosts
 from .warehouse import Slice
 from .x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from .x_api.client import XClient
@@ -140,7 +139,7 @@ def _lookup(caller: Caller, client: XClient, states: list[AccountState], key: st
 
 @dataclass
 class PostsOutcome:
-    frame: pl.DataFrame
+    posts: AccountPosts  # rows to be: tweets_frame_many turns several accounts' posts into rows at once
     slice: Slice | None = None  # the days read completely; stored rows there are replaced
     pages: int = 0
     read_ids: pl.Series = field(default_factory=lambda: pl.Series("id", [], dtype=pl.String))  # X bills each once a day
@@ -174,17 +173,19 @@ def read_posts(
         ):
             if not page.count and page.errors and not pages:
                 state.fail(*_error_status(page.errors[0]))
-                return PostsOutcome(frame=TWEET_INSIGHTS_TABLE.empty_frame())
+                return PostsOutcome(_account_posts(state, posts_of([])))
             pages.append(page)
     except BudgetExhaustedError:
         budget_stopped = True
-    posts = posts_of(pages)
-    frame = tweets_frame(posts, state.account_id, state.display_username, state.account_name)
-    frame = frame.filter(pl.col("created_date").is_between(first, last))
-    outcome = PostsOutcome(frame=frame, pages=len(pages), read_ids=_read_ids(posts))
+    data, included = posts_of(pages)
+    read_ids = _read_ids((data, included))
+    # created_at is X's UTC ISO time ("2026-10-09T23:43:06.000Z"): its first ten characters are the UTC day
+    day = pl.col("created_at").str.slice(0, 10)
+    data = data.filter(day.is_between(pl.lit(first.isoformat()), pl.lit(last.isoformat())))
+    outcome = PostsOutcome(_account_posts(state, (data, included)), pages=len(pages), read_ids=read_ids)
     if since_id is not None:
         if budget_stopped:  # a gap after since_id would be skipped for good: write none of it
-            outcome.frame = TWEET_INSIGHTS_TABLE.empty_frame()
+            outcome.posts = _account_posts(state, posts_of([]))
             outcome.incomplete_days, outcome.incomplete_reason = days_in(first, last), BUDGET_REASON
         return outcome
     timeline_posts = sum(p.count for p in pages)
@@ -199,7 +200,7 @@ def read_posts(
         outcome.slice = Slice(state.account_id, first, last)
         return outcome
     # Posts come newest first: the days after the oldest one read are complete, that day only partly.
-    oldest: dt.date | None = frame["created_date"].min() if frame.height else None  # type: ignore[assignment]
+    oldest = dt.date.fromisoformat(str(data.select(day.min()).item())) if data.height else None
     complete_from = oldest + dt.timedelta(days=1) if oldest else last + dt.timedelta(days=1)
     if complete_from <= last:
         outcome.slice = Slice(state.account_id, complete_from, last)
@@ -224,8 +225,11 @@ def refresh_posts(
         if e.get("parameter") == "ids" and str(e.get("type", "")).endswith("/resource-not-found")
     ]
     posts = posts_of(pages)
-    frame = tweets_frame(posts, state.account_id, state.display_username, state.account_name)
-    return PostsOutcome(frame=frame, pages=len(pages), read_ids=_read_ids(posts), delete_keys=gone)
+    return PostsOutcome(_account_posts(state, posts), pages=len(pages), read_ids=_read_ids(posts), delete_keys=gone)
+
+
+def _account_posts(state: AccountState, posts: tuple[pl.DataFrame, pl.DataFrame]) -> AccountPosts:
+    return AccountPosts(posts[0], posts[1], state.account_id or "", state.display_username, state.account_name)
 
 
 def _read_ids(posts: tuple[pl.DataFrame, pl.DataFrame]) -> pl.Series:

@@ -34,6 +34,7 @@ from .harvest import (
 from .log import Log
 from .resources import DEFAULT_SCOPE, XResource, XSession
 from .source import AccountSpec
+from .staging import Stager
 from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table, with_default_schema
 from .transform import accounts_frame
 from .warehouse import (
@@ -181,8 +182,15 @@ class Write:
 
 
 def _write(warehouse: Warehouse, log: Log, session: XSession, write: Write) -> int:
+    with warehouse.connect(log) as conn:
+        # Row order in a table means nothing here; without it DuckDB inserts staged files in parallel.
+        conn.execute("SET preserve_insertion_order = false")
+        return _write_in(conn, session, write)
+
+
+def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) -> int:
     extra = session.source.default_schema
-    with warehouse.connect(log) as conn, transaction(conn):
+    with transaction(conn):
         for table in (write.table, ACCOUNT_STATUS_TABLE):
             ensure_table(conn, table, extra)
         rows = with_default_schema(write.rows, extra) if isinstance(write.rows, pl.DataFrame) else write.rows
@@ -359,9 +367,8 @@ def load_tweet_insights(
     delete_keys: list[str] = []
     incomplete: dict[str, tuple[list[dt.date], str]] = {}
     read_ids: list[pl.Series] = []
-    preview: pl.DataFrame | None = None
-    # Each account's rows are staged as Parquet and inserted from there in the final transaction,
-    # so a backfill of a million posts never sits in memory at once.
+    # Rows are staged as Parquet a batch of accounts at a time and inserted from there in the final
+    # transaction, so a backfill of a million posts never sits in memory at once.
     started = time.monotonic()
 
     def progress(done: int) -> str:
@@ -375,7 +382,7 @@ def load_tweet_insights(
         )
 
     with tempfile.TemporaryDirectory(prefix="x_assets_stage_") as stage:
-        staged: list[Path] = []
+        stager = Stager(stage, session.source.default_schema)
         with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
             futures: dict[Future[list[PostsOutcome]], AccountState] = {pool.submit(read_one, s): s for s in readable}
             for i, future in enumerate(as_completed(futures), start=1):
@@ -392,10 +399,7 @@ def load_tweet_insights(
                     )
                     continue
                 for outcome in outcomes:
-                    if outcome.frame.height:
-                        staged.append(Path(stage) / f"{len(staged):06d}.parquet")
-                        with_default_schema(outcome.frame, session.source.default_schema).write_parquet(staged[-1])
-                        preview = preview if preview is not None else outcome.frame.head(5)
+                    stager.add(outcome.posts)
                     slices.extend([outcome.slice] if outcome.slice else [])
                     delete_keys.extend(outcome.delete_keys)
                     if outcome.incomplete_days:
@@ -405,12 +409,13 @@ def load_tweet_insights(
                             f"{outcome.incomplete_reason}; loaded what could be read, slice marked incomplete"
                         )
                 pages = sum(o.pages for o in outcomes)
-                rows = sum(o.frame.height for o in outcomes)
+                rows = sum(o.posts.data.height for o in outcomes)
                 log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); {progress(i)}")
+        stager.flush()
         post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
         write = Write(
             table=TWEET_INSIGHTS_TABLE,
-            rows=staged,
+            rows=stager.files,
             days=(first, last),
             slices=slices,
             statuses=status_frame(states, days_in(first, last), TWEET_INSIGHTS, incomplete),
@@ -434,5 +439,5 @@ def load_tweet_insights(
         x.user_read_usd,
         post_reads=post_reads,
         incomplete={k: v[0] for k, v in incomplete.items()},
-        preview=preview,
+        preview=stager.preview,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -14,18 +16,53 @@ API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
 def _referenced(kind: str) -> pl.Expr:
-    refs = pl.col("referenced_tweets")
-    return refs.list.eval(pl.element().struct.field("type") == kind).list.any().fill_null(False)
+    """Whether the post references another this way; reads the "types" column tweets_frame adds."""
+    return pl.col("types").list.contains(kind).fill_null(False)
+
+
+@dataclass(frozen=True)
+class AccountPosts:
+    """One account's posts as read (see payloads.posts_of), waiting to become table rows."""
+
+    data: pl.DataFrame
+    included: pl.DataFrame
+    account_id: str
+    username: str
+    account_name: str
 
 
 def tweets_frame(
     posts: tuple[pl.DataFrame, pl.DataFrame], account_id: str, username: str, account_name: str
 ) -> pl.DataFrame:
     """tweet_insights rows from one account's posts and included originals (see payloads.posts_of)."""
-    data, included = posts
-    if not data.height:
+    return tweets_frame_many([AccountPosts(posts[0], posts[1], account_id, username, account_name)])
+
+
+def tweets_frame_many(batch: Sequence[AccountPosts]) -> pl.DataFrame:
+    """tweet_insights rows for several accounts in one pass.
+
+    polars pays a fixed cost per expression and frame: ten accounts of 2,500 posts transform
+    about 2.4 times faster together than one by one (see benchmarks/).
+    """
+    items = [b for b in batch if b.data.height]
+    if not items:
         return TWEET_INSIGHTS_TABLE.empty_frame()
-    raw = data.unique("id", keep="first", maintain_order=True)
+    data = pl.concat(
+        [
+            b.data.with_columns(
+                pl.lit(b.account_id).alias("account_id"),
+                pl.lit(b.username).alias("username"),
+                pl.lit(b.account_name).alias("account_name"),
+            )
+            for b in items
+        ]
+    )
+    # each account's originals as its own answers gave them (two accounts may read one at different times)
+    included = pl.concat([b.included.with_columns(pl.lit(b.account_id).alias("account_id")) for b in items])
+    # The reference types as one list column, taken once: three list.eval passes cost more.
+    raw = data.unique("id", keep="first", maintain_order=True).with_columns(
+        pl.col("referenced_tweets").list.eval(pl.element().struct.field("type")).alias("types")
+    )
     metric = pl.col("public_metrics").struct.field
     retweeted = (
         pl.col("referenced_tweets")
@@ -36,9 +73,9 @@ def tweets_frame(
     frame = raw.select(
         created_at.dt.date().alias("created_date"),
         pl.col("id").alias("tweet_id"),
-        pl.lit(account_id).alias("account_id"),
-        pl.lit(username).alias("username"),
-        pl.lit(account_name).alias("account_name"),
+        pl.col("account_id"),
+        pl.col("username"),
+        pl.col("account_name"),
         created_at.alias("created_at"),
         pl.coalesce(pl.col("note_tweet").struct.field("text"), pl.col("text")).alias("text"),
         pl.col("lang"),
@@ -51,10 +88,11 @@ def tweets_frame(
         pl.col("fetched_at"),
     )
     lookup = included.select(
+        pl.col("account_id"),
         pl.col("id").alias("original_tweet_id"),
         pl.col("public_metrics").struct.field("retweet_count").alias("original_retweet_count"),
-    ).unique("original_tweet_id")
-    frame = frame.join(lookup, on="original_tweet_id", how="left", maintain_order="left").with_columns(
+    ).unique(["account_id", "original_tweet_id"])
+    frame = frame.join(lookup, on=["account_id", "original_tweet_id"], how="left", maintain_order="left").with_columns(
         pl.when(pl.col("is_retweet")).then(0).otherwise(pl.col("retweet_count")).alias("own_retweet_count"),
         # only a retweet has an original in this sense; quotes keep their own counts
         pl.when(pl.col("is_retweet")).then(pl.col("original_retweet_count")).alias("original_retweet_count"),

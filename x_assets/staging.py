@@ -1,0 +1,48 @@
+"""Rows on their way to DuckDB: transformed a batch of accounts at a time and staged as Parquet.
+
+Batches bound memory (a million-post backfill never sits in memory at once) and amortize polars'
+fixed cost per expression over several accounts; the final transaction inserts every file at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .tables import with_default_schema
+from .transform import AccountPosts, tweets_frame_many
+
+BATCH_ROWS = 50_000  # about 40 MB of posts in memory per batch
+
+
+class Stager:
+    def __init__(self, folder: str | Path, default_schema: dict[str, Any], batch_rows: int = BATCH_ROWS) -> None:
+        self.folder = Path(folder)
+        self.default_schema = default_schema
+        self.batch_rows = batch_rows
+        self.files: list[Path] = []
+        self.preview: pl.DataFrame | None = None
+        self._pending: list[AccountPosts] = []
+        self._pending_rows = 0
+
+    def add(self, posts: AccountPosts) -> None:
+        if not posts.data.height:
+            return
+        self._pending.append(posts)
+        self._pending_rows += posts.data.height
+        if self._pending_rows >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        frame = tweets_frame_many(self._pending)
+        self._pending, self._pending_rows = [], 0
+        if self.preview is None:
+            self.preview = frame.head(5)
+        path = self.folder / f"{len(self.files):06d}.parquet"
+        # lz4: the files live for one run, so writing fast beats writing small
+        with_default_schema(frame, self.default_schema).write_parquet(path, compression="lz4")
+        self.files.append(path)
