@@ -23,7 +23,7 @@ def test_accounts_shows_resolved_ids_and_states_without_writing(
         assert str(account.id) in lines[f"@{handle}"], lines[f"@{handle}"]
     assert "ok" in lines["@AcmeNews"] and "protected" in lines["@LockedVault"]
     assert "suspended" in lines["@BannedBrand"] and "not_found" in lines["@GoneForGood"]
-    assert "own credentials" in lines["@PrivateLabs"]
+    assert "own credentials" in lines["@PrivateLabs"] and "posts are not" not in lines["@PrivateLabs"]
     stats = project.stats()
     # one lookup per credential scope: the default token, and PrivateLabs' own
     assert stats["requests_total"] == 2 and set(stats["requests"]) == {"GET /2/users/by"}
