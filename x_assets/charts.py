@@ -33,11 +33,21 @@ def _series(rows: list[tuple[str, dt.date, float]]) -> Series:
 
 
 def _format_days(axes: Any, days: list[dt.date]) -> None:
-    """Whole days on the x axis: the data are daily, so an hourly tick would repeat a date."""
+    """Whole days on the x axis, with explicit limits.
+
+    The data are daily, so an hourly tick would repeat a date; and with a single date matplotlib
+    widens the axis to four years, which a day locator fills with 1,600 ticks (seconds to draw).
+    """
     from matplotlib.dates import AutoDateLocator, DateFormatter, DayLocator
 
-    span = (max(days) - min(days)).days if days else 0
-    locator = DayLocator(interval=max(1, span // 4)) if span <= 28 else AutoDateLocator(minticks=2, maxticks=6)
+    if not days:
+        return
+    first, last = min(days), max(days)
+    span = (last - first).days
+    pad = dt.timedelta(days=max(1, span // 20))
+    axes.set_xlim(first - pad, last + pad)  # type: ignore[arg-type]
+    padded = span + 2 * pad.days
+    locator = DayLocator(interval=max(1, padded // 5)) if padded <= 28 else AutoDateLocator(minticks=2, maxticks=6)
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(DateFormatter("%b %d"))
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import re
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from x_assets.derived import TOP_TWEETS_PER_WEEK, TOP_TWEETS_VIEW
 
@@ -150,3 +152,15 @@ def test_charts_are_attached_and_written_under_data(project: Project) -> None:
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert width >= 400 and height >= 200
     assert not list(path.parent.glob("*.partial"))
+
+
+def test_charts_of_a_single_day_keep_a_sane_axis(project: Project, caplog: pytest.LogCaptureFixture) -> None:
+    # One snapshot and one week: matplotlib would widen a single date to four years of daily ticks.
+    caplog.set_level(logging.WARNING, logger="matplotlib")
+    result = project.materialize(
+        ["account_insights", "tweet_insights", "account_daily_growth", "tweet_engagement"], partition=str(TODAY)
+    )
+    assert result.success
+    assert "MAXTICKS" not in caplog.text
+    for chart in ("followers.png", "weekly_engagement.png"):
+        assert (project.tmp / "data" / "charts" / chart).read_bytes().startswith(PNG_SIGNATURE)
