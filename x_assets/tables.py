@@ -45,6 +45,11 @@ class Table:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    def pick(self, *names: str) -> tuple[Column, ...]:
+        """These columns, for a table derived from this one: same types, same descriptions."""
+        by_name = {c.name: c for c in self.columns}
+        return tuple(by_name[name] for name in names)
+
     def polars_schema(self) -> pl.Schema:
         return pl.Schema({c.name: c.dtype for c in self.columns})
 
@@ -150,11 +155,7 @@ ACCOUNT_DAILY_GROWTH_TABLE = Table(
     date_column="date",
     key=("date", "account_id"),
     columns=(
-        _c("date", "DATE", "UTC day of the snapshot (the partition)."),
-        _c("account_id", "VARCHAR", "Stable numeric X account id."),
-        _c("username", "VARCHAR", "The account's handle on that day."),
-        _c("account_name", "VARCHAR", "The name given in the source file, else the handle."),
-        _c("followers_count", "BIGINT", "Followers on that day."),
+        *ACCOUNT_INSIGHTS_TABLE.pick("date", "account_id", "username", "account_name", "followers_count"),
         _c("previous_date", "DATE", "The account's latest earlier snapshot; NULL for its first one."),
         _c(
             "days_since_previous",
@@ -175,12 +176,7 @@ TWEET_ENGAGEMENT_TABLE = Table(
     date_column="created_date",
     key=("tweet_id",),
     columns=(
-        _c("created_date", "DATE", "UTC day the post was created (the partition)."),
-        _c("tweet_id", "VARCHAR", "Post id."),
-        _c("account_id", "VARCHAR", "Stable numeric id of the posting account."),
-        _c("username", "VARCHAR", "The account's handle when the post was read."),
-        _c("account_name", "VARCHAR", "The name given in the source file, else the handle."),
-        _c("created_at", "TIMESTAMPTZ", "When the post was created, in UTC."),
+        *TWEET_INSIGHTS_TABLE.pick("created_date", "tweet_id", "account_id", "username", "account_name", "created_at"),
         _c("week", "DATE", "Monday (UTC) of the post's ISO week."),
         _c("is_retweet", "BOOLEAN", "The post is a retweet; its engagement then counts only its own."),
         _c(
