@@ -51,8 +51,11 @@ class ReadBudget:
         self._reserved = 0
         self._lock = threading.Lock()
 
-    def take(self, wanted_posts: int, at_least: int) -> int:
-        """Reserve room for a request of up to wanted_posts; returns how many to ask for (0: stop)."""
+    def take(self, wanted_posts: int, at_least: int, label: str) -> int:
+        """Reserve room for a request of up to wanted_posts; returns how many to ask for.
+
+        Raises BudgetExhaustedError when not even at_least posts fit.
+        """
         with self._lock:
             if self.limit is None:
                 self._reserved += wanted_posts * READS_PER_POST
@@ -60,7 +63,7 @@ class ReadBudget:
             room = (self.limit - self.used - self._reserved) // READS_PER_POST
             size = min(wanted_posts, room)
             if size < at_least:
-                return 0
+                raise BudgetExhaustedError(f"{label}: post-read budget reached")
             self._reserved += size * READS_PER_POST
             return size
 
@@ -135,9 +138,7 @@ def timeline_pages(
     page_no = 0
     while True:
         page_no += 1
-        size = budget.take(PAGE_SIZE, at_least=MIN_PAGE)
-        if not size:
-            raise BudgetExhaustedError(f"{label}: post-read budget reached")
+        size = budget.take(PAGE_SIZE, at_least=MIN_PAGE, label=label)
         request = partial(
             client.tweepy_client.get_users_tweets,
             account_id,
@@ -165,9 +166,7 @@ def tweets_by_ids(
     """The posts with these ids, 100 per request (deleted ones come back as errors)."""
     budget = budget or ReadBudget(None)
     for batch in chunks(ids, LOOKUP_BATCH):
-        size = budget.take(len(batch), at_least=len(batch))
-        if not size:
-            raise BudgetExhaustedError(f"{label}: post-read budget reached")
+        size = budget.take(len(batch), at_least=len(batch), label=label)
         request = partial(
             client.tweepy_client.get_tweets,
             batch,
