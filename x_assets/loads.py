@@ -230,14 +230,8 @@ def look_up_accounts(x: XResource, warehouse: Warehouse, log: Log) -> list[Accou
     if Path(warehouse.database).exists():
         try:
             with duckdb.connect(warehouse.database, read_only=True) as conn:
-                registry = dict(
-                    conn.execute(
-                        "SELECT account_key, account_id FROM x.account_registry "
-                        "WHERE EXISTS (SELECT 1 FROM duckdb_tables() WHERE schema_name = 'x' "
-                        "AND table_name = 'account_registry')"
-                    ).fetchall()
-                )
-        except duckdb.Error as exc:  # locked by a running job, or no registry yet: resolve handles afresh
+                registry = read_registry(conn)
+        except duckdb.Error as exc:  # locked by a running job: resolve handles afresh
             log.warning(f"stored account ids not read from {warehouse.database} ({exc}); resolving handles")
     states, _ = resolve_accounts(session, session.source.accounts, registry, caller)
     return states

@@ -176,7 +176,14 @@ def frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pl.D
 
 
 def read_registry(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    ensure_table(conn, ACCOUNT_REGISTRY_TABLE, {})
+    """Account key -> id, as first resolved; empty before any run. Creates nothing, so a read-only
+    connection may ask too."""
+    ((exists,),) = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+        [SCHEMA, ACCOUNT_REGISTRY_TABLE.name],
+    ).fetchall()
+    if not exists:
+        return {}
     rows = conn.execute(f"SELECT account_key, account_id FROM {ACCOUNT_REGISTRY_TABLE.qualified}").fetchall()
     return {key: account_id for key, account_id in rows}
 
