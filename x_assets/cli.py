@@ -55,7 +55,6 @@ def _accounts() -> int:
     import dagster as dg
 
     from .definitions import build_resources
-    from .harvest import PROTECTED
     from .loads import look_up_accounts
     from .x_api.calls import XFatalError
 
@@ -71,11 +70,9 @@ def _accounts() -> int:
     for state in states:
         handle = f"@{state.username}" if state.username else "-"
         own = " (own credentials)" if state.spec.credentials else ""
-        detail = state.detail
-        if state.status == PROTECTED and state.spec.credentials:
-            # the lookup cannot tell; a run reads the timeline with the account's own credentials
-            detail = "protected account: posts readable only with its own credentials, which a run tries"
-        print(f"{state.spec.label + own:<32} {state.account_id or '-':<20} {handle:<18} {state.status:<20} {detail}")
+        print(
+            f"{state.spec.label + own:<32} {state.account_id or '-':<20} {handle:<18} {state.status:<20} {state.detail}"
+        )
     return 0
 
 

@@ -134,7 +134,13 @@ def _lookup(caller: Caller, client: XClient, states: list[AccountState], key: st
             state.user, state.fetched_at = user, fetched_at
             state.account_id, state.username = user["id"], user["username"]
             if user.get("protected"):
-                state.fail(PROTECTED, "protected account: profile metrics are public, posts are not")
+                # the lookup cannot tell whether an account's own credentials may read its timeline
+                posts = (
+                    "posts readable only with its own credentials, which a run tries"
+                    if state.spec.credentials
+                    else "posts are not"
+                )
+                state.fail(PROTECTED, f"protected account: profile metrics are public, {posts}")
 
 
 @dataclass
