@@ -16,7 +16,7 @@ API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
 def _referenced(kind: str) -> pl.Expr:
-    """Whether the post references another this way; reads the "types" column tweets_frame adds."""
+    """Whether the post references another this way; reads the "types" column tweets_frame_many adds."""
     return pl.col("types").list.contains(kind).fill_null(False)
 
 
@@ -29,13 +29,6 @@ class AccountPosts:
     account_id: str
     username: str
     account_name: str
-
-
-def tweets_frame(
-    posts: tuple[pl.DataFrame, pl.DataFrame], account_id: str, username: str, account_name: str
-) -> pl.DataFrame:
-    """tweet_insights rows from one account's posts and included originals (see payloads.posts_of)."""
-    return tweets_frame_many([AccountPosts(posts[0], posts[1], account_id, username, account_name)])
 
 
 def tweets_frame_many(batch: Sequence[AccountPosts]) -> pl.DataFrame:
