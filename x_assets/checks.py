@@ -81,20 +81,22 @@ def _unexplained_accounts(c: CheckInput) -> pl.DataFrame:
     status row of any kind explains it. A snapshot table must hold a row unless the status is not ok.
     """
     endpoint = c.table.name
-    expected = pl.DataFrame(
-        [
-            {"date": c.first + dt.timedelta(days=d), "account_id": s.account_id, "username": s.display_username}
-            for s in c.states
-            for d in range((c.last - c.first).days + 1)
-        ],
-        schema={"date": pl.Date, "account_id": pl.String, "username": pl.String},
+    accounts = pl.DataFrame(
+        [{"account_id": s.account_id, "username": s.display_username} for s in c.states],
+        schema={"account_id": pl.String, "username": pl.String},
     )
     ok_needs_rows = endpoint == ACCOUNT_INSIGHTS
-    c.conn.register("_expected", expected.to_arrow())
+    c.conn.register("_accounts", accounts.to_arrow())
     try:
+        # every account on every day of the window, crossed in DuckDB (a long backfill has many days)
         return c.rows(
             f"""
-            SELECT e.date, e.account_id, e.username FROM _expected AS e
+            WITH e AS (
+                SELECT d.date, a.account_id, a.username FROM _accounts AS a CROSS JOIN (
+                    SELECT unnest(generate_series($first::TIMESTAMP, $last::TIMESTAMP, INTERVAL 1 DAY))::DATE AS date
+                ) AS d
+            )
+            SELECT e.date, e.account_id, e.username FROM e
             WHERE NOT EXISTS (SELECT 1 FROM {c.table.qualified} AS t
                               WHERE t.account_id = e.account_id AND t."{c.table.date_column}" = e.date)
               AND NOT EXISTS (SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s
@@ -107,7 +109,7 @@ def _unexplained_accounts(c: CheckInput) -> pl.DataFrame:
             ok_needs_rows=ok_needs_rows,
         )
     finally:
-        c.conn.unregister("_expected")
+        c.conn.unregister("_accounts")
 
 
 def _inconsistent_retweets(c: CheckInput) -> pl.DataFrame:

@@ -115,6 +115,10 @@ def test_an_account_with_neither_rows_nor_status_is_reported(project: Project) -
         conn.execute("DELETE FROM x.account_insights WHERE account_id = ?", [str(acme.id)])
         results = {r.check_name: r for r in run_checks(check_input)}
         assert offending(results["accounts_accounted_for"]) == 2
+        # over a window, every day counts: three days, none with a row or an explaining status
+        window = CheckInput(conn, ACCOUNT_INSIGHTS_TABLE, TODAY - dt.timedelta(days=2), TODAY, [known], 0.05)
+        results = {r.check_name: r for r in run_checks(window)}
+        assert offending(results["accounts_accounted_for"]) == 3
 
 
 def test_a_slice_cut_by_the_read_budget_is_a_warning(project: Project) -> None:
