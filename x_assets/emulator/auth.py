@@ -49,9 +49,6 @@ class CredentialStore:
             assert credential.consumer_key and credential.access_token
             self._oauth[(credential.consumer_key, credential.access_token)] = credential
 
-    def labels(self) -> list[str]:
-        return sorted({c.label for c in (*self._bearer.values(), *self._oauth.values())})
-
     def authenticate(self, method: str, path: str, query: str, header: str, own_url: str) -> Credential | None:
         """The credential behind an Authorization header, or None for a 401."""
         if header.startswith("Bearer "):
