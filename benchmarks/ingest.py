@@ -95,10 +95,10 @@ def baseline(base: str, accounts: list[dict[str, Any]], start: dt.datetime, work
 
     import tweepy
 
-    from x_assets.x_api.client import XBaseURLAdapter
+    from x_assets.x_api.client import XBaseURLSession
 
     client = tweepy.Client(bearer_token="demo-bearer-token")
-    client.session.mount("https://api.twitter.com", XBaseURLAdapter(base, 30))
+    client.session = XBaseURLSession(base)  # tweepy's fixed host, sent to the emulator
 
     def fetch(account: dict[str, Any]) -> None:
         for _ in tweepy.Paginator(

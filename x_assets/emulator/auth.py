@@ -1,8 +1,8 @@
 """Bearer and OAuth 1.0a authentication, checked the way the real API checks them.
 
-tweepy signs OAuth 1.0a requests over https://api.twitter.com/... even when a
-mounted adapter sends them elsewhere, so signatures are checked against the X
-hosts first and the emulator's own URL last.
+An OAuth 1.0a signature is verified over the URL the request was received at (scheme,
+Host header, path and query), as a real server does: a client that signs for one
+host and sends to another is refused with 401.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from oauthlib.oauth1.rfc5849 import signature, utils
 
-X_HOSTS = ("https://api.twitter.com", "https://api.x.com")
 MAX_CLOCK_SKEW_S = 900
 
 # Documented demo defaults: the shipped demo source file and .env.example use these.
@@ -75,17 +74,13 @@ class CredentialStore:
             uri_query=query, headers={"Authorization": header}, exclude_oauth_signature=True
         )
         normalized = signature.normalize_parameters(params)
-        given = oauth.get("oauth_signature", "")
-        for base in (*X_HOSTS, own_url):
-            base_string = signature.signature_base_string(
-                method.upper(), signature.base_string_uri(base + path), normalized
-            )
-            expected = signature.sign_hmac_sha1(
-                base_string, credential.consumer_secret or "", credential.access_token_secret or ""
-            )
-            if hmac.compare_digest(expected, given):
-                return credential
-        return None
+        base_string = signature.signature_base_string(
+            method.upper(), signature.base_string_uri(own_url + path), normalized
+        )
+        expected = signature.sign_hmac_sha1(
+            base_string, credential.consumer_secret or "", credential.access_token_secret or ""
+        )
+        return credential if hmac.compare_digest(expected, oauth.get("oauth_signature", "")) else None
 
 
 def demo_credentials() -> list[Credential]:

@@ -1,10 +1,11 @@
 """Authenticated tweepy clients that reach X_API_BASE_URL instead of tweepy's fixed host.
 
-tweepy 4.17 hard-codes https://api.twitter.com and sets no timeout. A requests
-adapter mounted on the client's session rewrites the host and adds a timeout;
-OAuth 1.0a signatures are computed before the adapter runs, so they stay valid
-for the X hosts. The adapter also remembers the last rate-limit headers, which
-the connector uses to pace itself.
+tweepy 4.17 hard-codes https://api.twitter.com and sets no timeout. The client's
+session rewrites the host *before* the request is prepared, so an OAuth 1.0a
+signature covers the URL the request is really sent to (a server verifies it
+over the URL it received). A requests adapter mounted for that URL adds a
+timeout and remembers the last rate-limit headers, which the connector uses to
+pace itself.
 """
 
 from __future__ import annotations
@@ -48,12 +49,31 @@ def route_of(url: str) -> str:
     return path
 
 
-class XBaseURLAdapter(HTTPAdapter):
-    """Sends X API requests to base_url, with a default timeout; remembers rate-limit windows."""
+class XBaseURLSession(requests.Session):
+    """A session that sends tweepy's https://api.twitter.com/... requests to base_url.
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__(pool_connections=4, pool_maxsize=32)
+    The URL is rewritten in request(), before requests prepares it and before the OAuth 1.0a
+    auth hook signs it: the signature base string then names the host the server sees.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
         self.base_url = base_url.rstrip("/")
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        text = url.decode() if isinstance(url, bytes) else url
+        for host in X_HOSTS:
+            if text.startswith(host):
+                text = self.base_url + text[len(host) :]
+                break
+        return super().request(method, text, *args, **kwargs)
+
+
+class XBaseURLAdapter(HTTPAdapter):
+    """Sends X API requests with a default timeout; remembers rate-limit windows."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=32)
         self.timeout = timeout
         self._windows: dict[str, RateLimitState] = {}
         self._first: dict[str, threading.Event] = {}
@@ -61,10 +81,6 @@ class XBaseURLAdapter(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         url = request.url or ""
-        for host in X_HOSTS:
-            if url.startswith(host):
-                request.url = self.base_url + url[len(host) :]
-                break
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         route = route_of(url)
@@ -168,9 +184,10 @@ def make_client(
         return_type=return_type,
         wait_on_rate_limit=False,  # it loops without pause when the reset header is missing
     )
-    adapter = XBaseURLAdapter(base_url, timeout)
-    for host in X_HOSTS:
-        client.session.mount(host, adapter)
+    session = XBaseURLSession(base_url)
+    adapter = XBaseURLAdapter(timeout)
+    session.mount(session.base_url, adapter)
+    client.session = session
     return XClient(scope=scope, tweepy_client=client, adapter=adapter)
 
 
