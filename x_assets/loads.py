@@ -290,21 +290,32 @@ def load_account_insights(
 class StoredPosts:
     """What the table already holds for the refresh-by-age policy, per account id."""
 
-    newest: dict[str, str]  # account_id -> newest stored post id
+    newest: dict[str, str]  # account_id -> newest stored post id of the window
+    unread_from: dict[str, dt.date]  # account_id -> the window's first day not read completely
     due: dict[str, list[str]]  # account_id -> post ids whose age is a refresh age
 
 
 def _stored_posts(
     warehouse: Warehouse, log: Log, ids: list[str], first: dt.date, last: dt.date, today: dt.date, ages: list[int]
 ) -> StoredPosts:
+    """since_id may skip only what is stored: a day without an 'ok' status (failed, incomplete, never
+    loaded) must be read again from its start, however many newer posts are stored after it."""
     table = TWEET_INSIGHTS_TABLE.qualified
     due_days = [today - dt.timedelta(days=a) for a in ages]
     with warehouse.connect(log) as conn:
         ensure_table(conn, TWEET_INSIGHTS_TABLE, {})
+        ensure_table(conn, ACCOUNT_STATUS_TABLE, {})
         newest = conn.execute(
             f"SELECT account_id, max(tweet_id::UBIGINT)::VARCHAR FROM {table} "
             "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date >= ? GROUP BY 1",
             [ids, first],
+        ).fetchall()
+        unread = conn.execute(
+            "SELECT a.account_id, min(d.day)::DATE FROM unnest(?::VARCHAR[]) AS a(account_id) "
+            "CROSS JOIN (SELECT unnest(generate_series(?::DATE, ?::DATE, INTERVAL 1 DAY))::DATE AS day) AS d "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s WHERE s.account_id = a.account_id "
+            "AND s.date = d.day AND s.endpoint = ? AND s.status = ?) GROUP BY 1",
+            [ids, first, last, TWEET_INSIGHTS, OK],
         ).fetchall()
         due = conn.execute(
             f"SELECT account_id, list(tweet_id ORDER BY tweet_id) FROM {table} "
@@ -312,7 +323,7 @@ def _stored_posts(
             "AND created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1",
             [ids, first, last, due_days],
         ).fetchall()
-    return StoredPosts(newest=dict(newest), due={a: list(t) for a, t in due})
+    return StoredPosts(newest=dict(newest), unread_from=dict(unread), due={a: list(t) for a, t in due})
 
 
 def load_tweet_insights(
@@ -336,7 +347,7 @@ def load_tweet_insights(
     stored = (
         _stored_posts(warehouse, log, [s.account_id or "" for s in readable], first, last, now.date(), x.refresh_ages)
         if by_ages
-        else StoredPosts({}, {})
+        else StoredPosts({}, {}, {})
     )
 
     def read_one(state: AccountState) -> list[PostsOutcome]:
@@ -344,7 +355,11 @@ def load_tweet_insights(
         state.status, state.detail = OK, ""  # the timeline decides whether a protected account is readable
         try:
             account_id = state.account_id or ""
-            outcomes = [read_posts(caller, client, state, first, last, now, budget, stored.newest.get(account_id))]
+            if by_ages and account_id in stored.unread_from:  # read from the first day not read completely
+                start, since_id = stored.unread_from[account_id], None
+            else:
+                start, since_id = first, stored.newest.get(account_id)
+            outcomes = [read_posts(caller, client, state, start, last, now, budget, since_id)]
             if state.status == OK and stored.due.get(account_id):
                 outcomes.append(refresh_posts(caller, client, state, stored.due[account_id], budget))
             return outcomes
