@@ -18,8 +18,8 @@ import polars as pl
 from .constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
 from .harvest import INCOMPLETE, AccountState
 from .markdown import markdown_table
-from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table
-from .warehouse import frame
+from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, Table
+from .warehouse import duplicate_keys, frame
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
@@ -54,17 +54,7 @@ class Check:
 
 
 def _duplicate_keys(c: CheckInput) -> pl.DataFrame:
-    key = ", ".join(f'"{k}"' for k in c.table.key)
-    if c.table is TWEET_INSIGHTS_TABLE:  # a post belongs to one day: look for its id anywhere in the table
-        return c.rows(
-            f"SELECT tweet_id, count(*) AS copies, list(created_date) AS days FROM {c.table.qualified} "
-            f"WHERE tweet_id IN (SELECT tweet_id FROM {c.table.qualified} WHERE {c.window}) "
-            "GROUP BY ALL HAVING count(*) > 1 ORDER BY tweet_id"
-        )
-    return c.rows(
-        f"SELECT {key}, count(*) AS copies FROM {c.table.qualified} WHERE {c.window} "
-        f"GROUP BY ALL HAVING count(*) > 1 ORDER BY {key}"
-    )
+    return duplicate_keys(c.conn, c.table, c.first, c.last)
 
 
 def _negative_counts(c: CheckInput) -> pl.DataFrame:

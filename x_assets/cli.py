@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from .constants import DEFAULT_DUCKDB_PATH, DEFAULT_SOURCE_FILE, ENV_DUCKDB_PATH, ENV_SOURCE_FILE
-from .source import SourceConfigError, load_source
+from .source import SourceConfigError, load_source, refuse_twins
 from .tables import BUILTIN_COLUMNS
 
 
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         try:
             source = load_source(args.path, reserved_columns=BUILTIN_COLUMNS)
+            refuse_twins(source, _stored_ids(os.environ.get(ENV_DUCKDB_PATH, DEFAULT_DUCKDB_PATH)))
         except SourceConfigError as exc:
             print(f"x-assets: {exc}", file=sys.stderr)
             return 2
@@ -46,6 +47,21 @@ def main(argv: list[str] | None = None) -> int:
     from .demo import run_demo
 
     return run_demo(days=args.days)
+
+
+def _stored_ids(database: str) -> dict[str, str]:
+    """The handles earlier runs resolved, so a handle listed again by its id is caught without a request."""
+    if not os.path.isfile(database):
+        return {}
+    import duckdb
+
+    from .warehouse import read_registry
+
+    try:
+        with duckdb.connect(database, read_only=True) as conn:
+            return read_registry(conn)
+    except duckdb.Error:  # locked by a run, or not a DuckDB file: the run itself checks again
+        return {}
 
 
 def _accounts() -> int:

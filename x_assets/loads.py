@@ -33,13 +33,14 @@ from .harvest import (
 )
 from .log import Log
 from .resources import DEFAULT_SCOPE, XResource, XSession
-from .source import AccountSpec
+from .source import AccountSpec, SourceConfigError, refuse_twins
 from .staging import Stager
 from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table, with_default_schema
 from .transform import accounts_frame
 from .warehouse import (
     Slice,
     Warehouse,
+    default_schema_conflicts,
     ensure_table,
     read_registry,
     remember_resolutions,
@@ -215,7 +216,14 @@ def _open(
     accounts = select_accounts(session, only, log)
     with warehouse.connect(log) as conn:
         registry = read_registry(conn)
+        conflicts = default_schema_conflicts(conn, session.source.default_schema)
+    if conflicts:
+        listed = "\n".join(f"  - {c}" for c in conflicts)
+        raise SourceConfigError(f"{session.source.path}: {len(conflicts)} problem(s):\n{listed}")
+    refuse_twins(session.source, registry)  # a handle resolved by an earlier run: before any request
     states, first = resolve_accounts(session, accounts, registry, caller)
+    # a handle looked up for the first time: before any timeline read or write
+    refuse_twins(session.source, {**registry, **{s.spec.key: s.account_id for s in states if s.account_id}})
     return session, states, first
 
 

@@ -18,7 +18,9 @@ import yaml
 from .constants import ENDPOINTS
 
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
-ID_RE = re.compile(r"^[0-9]{1,19}$")
+MAX_ID = 2**63 - 1  # X ids are 64-bit snowflakes: at most 19 digits
+EXCERPT_CHARS = 60
+MAX_PROBLEMS_SHOWN = 50  # a message stays readable (and small in run storage) however broken the file
 COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 BEARER_KEYS = ("bearer_token",)
 OAUTH1_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
@@ -28,6 +30,52 @@ TOP_KEYS = frozenset({"accounts", "default_schema", "endpoints"})
 
 class SourceConfigError(ValueError):
     """The source file is unusable; the message lists every problem found."""
+
+
+class WrittenInt(int):
+    """An integer from the source file that remembers the text it was written as (an id must be
+    exactly the digits written: YAML 1.1 reads 0777 as 511, 0x10 as 16, 1_000 as 1000, 1:30 as 90)."""
+
+    text: str
+
+
+class SourceLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with integers that keep their text, dates checked, and no aliases.
+
+    An alias repeats a node without writing it again: nested, a few hundred bytes expand to
+    megabytes (a "billion laughs"), and nothing a source file holds needs one.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{excerpt(event.anchor, 20)}) are not allowed in a source file", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_written_int(self, node: yaml.ScalarNode) -> WrittenInt:
+        value = WrittenInt(self.construct_yaml_int(node))
+        value.text = str(node.value)
+        return value
+
+    def construct_checked_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{excerpt(node.value, 30)} is not a valid date ({exc})", node.start_mark
+            ) from None
+
+
+SourceLoader.add_constructor("tag:yaml.org,2002:int", SourceLoader.construct_written_int)
+SourceLoader.add_constructor("tag:yaml.org,2002:timestamp", SourceLoader.construct_checked_timestamp)
+
+
+def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
+    """A value as a message quotes it: its repr, cut short, so no entry is ever printed whole."""
+    text = repr(value.text if isinstance(value, WrittenInt) else value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
 
 
 @dataclass(frozen=True)
@@ -76,7 +124,7 @@ def load_source(path: str | os.PathLike[str], reserved_columns: frozenset[str] =
     except OSError as exc:
         raise SourceConfigError(f"{file}: cannot read the source file: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=SourceLoader)  # a SafeLoader subclass: builds no Python objects
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
@@ -88,14 +136,16 @@ def parse_source(raw: Any, path: str, reserved_columns: frozenset[str] = frozens
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise SourceConfigError(f"{path}: the top level must be a mapping with an 'accounts' key")
-    for key in sorted(set(raw) - TOP_KEYS):
-        problems.append(f"unknown key '{key}' (expected one of: {', '.join(sorted(TOP_KEYS))})")
+    for key in sorted(map(str, set(raw) - TOP_KEYS)):
+        problems.append(f"unknown key {excerpt(key)} (expected one of: {', '.join(sorted(TOP_KEYS))})")
 
     accounts = _parse_accounts(raw.get("accounts"), problems)
     default_schema = _parse_default_schema(raw.get("default_schema"), reserved_columns, problems)
     endpoints = _parse_endpoints(raw.get("endpoints"), problems)
     if problems:
-        listed = "\n".join(f"  - {p}" for p in problems)
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        more = len(problems) - len(shown)
+        listed = "\n".join(f"  - {p}" for p in shown) + (f"\n  - ... and {more} more" if more else "")
         raise SourceConfigError(f"{path}: {len(problems)} problem(s):\n{listed}")
     return SourceConfig(path=path, accounts=tuple(accounts), default_schema=default_schema, endpoints=endpoints)
 
@@ -112,12 +162,13 @@ def _parse_accounts(raw: Any, problems: list[str]) -> list[AccountSpec]:
     for i, entry in enumerate(raw):
         where = f"accounts[{i}]"
         if not isinstance(entry, dict):
-            problems.append(f"{where}: expected a mapping with 'username' or 'id', got {entry!r}")
+            problems.append(f"{where}: expected a mapping with 'username' or 'id', got {excerpt(entry)}")
             continue
         who = entry.get("username") or entry.get("id") or "?"
-        where = f"accounts[{i}] ({who})"
-        for key in sorted(set(entry) - ACCOUNT_KEYS):
-            problems.append(f"{where}: unknown key '{key}' (expected: {', '.join(sorted(ACCOUNT_KEYS))})")
+        who = who.text if isinstance(who, WrittenInt) else who
+        where = f"accounts[{i}] ({str(who)[:EXCERPT_CHARS]})"
+        for key in sorted(map(str, set(entry) - ACCOUNT_KEYS)):
+            problems.append(f"{where}: unknown key {excerpt(key)} (expected: {', '.join(sorted(ACCOUNT_KEYS))})")
         username, account_id = entry.get("username"), entry.get("id")
         if username is None and account_id is None:
             problems.append(f"{where}: give 'username' or 'id'")
@@ -127,13 +178,14 @@ def _parse_accounts(raw: Any, problems: list[str]) -> list[AccountSpec]:
             continue
         if username is not None and not (isinstance(username, str) and HANDLE_RE.match(username)):
             problems.append(
-                f"{where}: username {username!r} is not a valid X handle (1 to 15 letters, digits or underscores)"
+                f"{where}: username {excerpt(username)} is not a valid X handle "
+                "(1 to 15 letters, digits or underscores)"
             )
             continue
         if account_id is not None:
-            account_id = str(account_id)
-            if not ID_RE.match(account_id):
-                problems.append(f"{where}: id {account_id!r} is not a numeric X account id")
+            account_id, problem = _parse_id(account_id)
+            if problem:
+                problems.append(f"{where}: {problem}")
                 continue
         name = entry.get("name")
         if name is not None and not (isinstance(name, str) and name.strip()):
@@ -141,11 +193,31 @@ def _parse_accounts(raw: Any, problems: list[str]) -> list[AccountSpec]:
         credentials = _parse_credentials(entry.get("credentials"), where, problems)
         spec = AccountSpec(username=username, account_id=account_id, name=name, credentials=credentials, position=i)
         if spec.key in seen:
-            problems.append(f"{where}: duplicate of accounts[{seen[spec.key]}]")
+            problems.append(f"{where}: duplicate of accounts[{seen[spec.key]}] (the same account, listed twice)")
             continue
         seen[spec.key] = i
         accounts.append(spec)
     return accounts
+
+
+def _parse_id(raw: Any) -> tuple[str, str | None]:
+    """The id exactly as written (quoted or not), or why it is not one."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        return "", f'id {excerpt(raw)} is not a numeric X account id: write its digits, e.g. id: "2244994945"'
+    text = raw.text if isinstance(raw, WrittenInt) else raw if isinstance(raw, str) else str(raw)
+    if not (text.isascii() and text.isdigit()):
+        return "", (
+            f"id {excerpt(text)} is not a numeric X account id: write the digits only, quoted, "
+            'e.g. id: "2244994945" (unquoted YAML would read 0x10, 1_000 or 1:30 as other numbers)'
+        )
+    if text.startswith("0"):
+        return "", (
+            f"id {excerpt(text)} starts with 0, which no X account id does (unquoted YAML would read 0777 as "
+            "the octal number 511): write the id exactly as X gives it"
+        )
+    if len(text) > 19 or int(text) > MAX_ID:
+        return "", f"id {excerpt(text)} has more digits than X's 64-bit ids (at most 19): check it was copied whole"
+    return text, None
 
 
 def _parse_credentials(raw: Any, where: str, problems: list[str]) -> CredentialRefs | None:
@@ -161,7 +233,9 @@ def _parse_credentials(raw: Any, where: str, problems: list[str]) -> CredentialR
     names = {k: v for k, v in raw.items() if k in known}
     for key, env_name in names.items():
         if not (isinstance(env_name, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env_name)):
-            problems.append(f"{where}: credentials.{key} must be the NAME of an environment variable, got {env_name!r}")
+            problems.append(
+                f"{where}: credentials.{key} must be the NAME of an environment variable, got {excerpt(env_name)}"
+            )
             return None
     oauth = [k for k in OAUTH1_KEYS if k in names]
     if "bearer_token" not in names and len(oauth) != len(OAUTH1_KEYS):
@@ -184,15 +258,19 @@ def _parse_default_schema(raw: Any, reserved: frozenset[str], problems: list[str
         return {}
     columns: dict[str, Any] = {}
     for name, value in raw.items():
-        where = f"default_schema.{name}"
+        where = f"default_schema.{str(name)[:EXCERPT_CHARS]}"
         if not isinstance(name, str) or not COLUMN_RE.match(name):
-            problems.append(f"{where}: {name!r} is not a valid column name (lowercase letters, digits, underscores)")
+            problems.append(
+                f"{where}: {excerpt(name)} is not a valid column name (lowercase letters, digits, underscores)"
+            )
         elif name in reserved:
             problems.append(f"{where}: collides with the built-in column '{name}'")
         elif not isinstance(value, (str, int, float, bool, dt.date)) and value is not None:
             problems.append(f"{where}: value must be a string, number, boolean or date, got {type(value).__name__}")
+        elif isinstance(value, int) and not isinstance(value, bool) and not -MAX_ID - 1 <= value <= MAX_ID:
+            problems.append(f"{where}: {excerpt(value)} does not fit a 64-bit integer column; quote it to store text")
         else:
-            columns[name] = value
+            columns[name] = int(value) if isinstance(value, WrittenInt) else value
     return columns
 
 
@@ -204,5 +282,28 @@ def _parse_endpoints(raw: Any, problems: list[str]) -> tuple[str, ...]:
         return ENDPOINTS
     for value in raw:
         if value not in ENDPOINTS:
-            problems.append(f"endpoints: unknown endpoint {value!r} (expected: {', '.join(ENDPOINTS)})")
+            problems.append(f"endpoints: unknown endpoint {excerpt(value)} (expected: {', '.join(ENDPOINTS)})")
     return tuple(v for v in ENDPOINTS if v in raw)
+
+
+def twin_problems(source: SourceConfig, ids: dict[str, str]) -> list[str]:
+    """Entries that name one X account twice (a handle and its id): each would be read, paid for and
+    written twice. ids maps account keys to the ids known so far (given, stored or just looked up)."""
+    by_id: dict[str, list[AccountSpec]] = {}
+    for spec in source.accounts:
+        account_id = spec.account_id or ids.get(spec.key)
+        if account_id:
+            by_id.setdefault(account_id, []).append(spec)
+    return [
+        f"{' and '.join(f'accounts[{s.position}] ({s.label})' for s in specs)} are the same X account "
+        f"(id {account_id}): list it once"
+        for account_id, specs in by_id.items()
+        if len(specs) > 1
+    ]
+
+
+def refuse_twins(source: SourceConfig, ids: dict[str, str]) -> None:
+    problems = twin_problems(source, ids)
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
+        raise SourceConfigError(f"{source.path}: {len(problems)} problem(s):\n{listed}")

@@ -59,8 +59,45 @@ class Warehouse(DuckDBResource):
             conn.close()
 
 
+def _stored_types(conn: duckdb.DuckDBPyConnection, names: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(table, column, type) of every table of the schema holding one of these columns."""
+    return conn.execute(
+        "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns AS c "
+        "JOIN information_schema.tables AS t USING (table_schema, table_name) WHERE c.table_schema = ? "
+        "AND t.table_type = 'BASE TABLE' AND c.column_name IN (SELECT unnest(?::VARCHAR[])) ORDER BY ALL",
+        [SCHEMA, list(names)],
+    ).fetchall()
+
+
+def _fits(stored: str, value: Any) -> bool:
+    """A default-schema value can go into a column of the stored type without losing anything;
+    an integer column receiving a decimal is widened to DOUBLE by ensure_table instead."""
+    wanted = sql_type_for(value)
+    return value is None or stored == wanted or (stored, wanted) in (("DOUBLE", "BIGINT"), ("BIGINT", "DOUBLE"))
+
+
+def default_schema_conflicts(conn: duckdb.DuckDBPyConnection, extra: dict[str, Any]) -> list[str]:
+    """Default-schema values whose type the stored column cannot take (number to text, text to date, ...)."""
+    problems = []
+    for table, column, stored in _stored_types(conn, list(extra)):
+        value = extra[column]
+        if not _fits(stored, value):
+            wanted = sql_type_for(value)
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:35] + "..."
+            problems.append(
+                f"default_schema.{column}: {SCHEMA}.{table} stores it as {stored}, and the source file now "
+                f"gives the {wanted} value {shown}: give a {stored} value, or change the column first "
+                f'(ALTER TABLE {SCHEMA}.{table} ALTER COLUMN "{column}" TYPE {wanted})'
+            )
+    return problems
+
+
 def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table, extra: dict[str, Any]) -> None:
-    """Create the table if needed and add any default-schema column it lacks."""
+    """Create the table if needed and add any default-schema column it lacks.
+
+    A default-schema column that was an integer and now receives a decimal (5, then 5.7) becomes
+    DOUBLE in every table of the schema: never a silent rounding to 6.
+    """
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     columns = ", ".join(f'"{c.name}" {c.sql_type}' for c in table.columns)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table.qualified} ({columns})")
@@ -74,6 +111,39 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table, extra: dict[str,
     for name, value in extra.items():
         if name not in existing:
             conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{name}" {sql_type_for(value)}')
+    widen = [name for name, value in extra.items() if sql_type_for(value) == "DOUBLE"]
+    for other, column, stored in _stored_types(conn, widen):
+        if stored == "BIGINT":
+            conn.execute(f'ALTER TABLE {SCHEMA}."{other}" ALTER COLUMN "{column}" TYPE DOUBLE')
+
+
+def duplicate_keys(
+    conn: duckdb.DuckDBPyConnection, table: Table, first: dt.date, last: dt.date, among: str | None = None
+) -> pl.DataFrame:
+    """Rows of the window sharing the table's key (a post id anywhere in the table: a post has one day).
+
+    among: a relation whose account_id column limits the search to those accounts.
+    """
+    accounts = f"AND account_id IN (SELECT account_id FROM {among})" if among else ""
+    if table.key == ("tweet_id",):
+        return frame(
+            conn,
+            f"SELECT tweet_id, count(*) AS copies, list(created_date) AS days FROM {table.qualified} "
+            f"WHERE tweet_id IN (SELECT tweet_id FROM {table.qualified} WHERE created_date BETWEEN $first AND $last "
+            f"{accounts}) GROUP BY ALL HAVING count(*) > 1 ORDER BY tweet_id",
+            {"first": first, "last": last},
+        )
+    key = ", ".join(f'"{k}"' for k in table.key)
+    return frame(
+        conn,
+        f'SELECT {key}, count(*) AS copies FROM {table.qualified} WHERE "{table.date_column}" BETWEEN $first AND $last '
+        f"{accounts} GROUP BY ALL HAVING count(*) > 1 ORDER BY {key}",
+        {"first": first, "last": last},
+    )
+
+
+class DuplicateKeyError(ValueError):
+    """A write would commit two rows with one key; it is rolled back instead."""
 
 
 @contextmanager
@@ -145,8 +215,18 @@ def write_rows(
                 )
         finally:
             conn.unregister("_slices")
-        if incoming is not None:
-            conn.execute(f"INSERT INTO {table.qualified} BY NAME SELECT * FROM {incoming}")
+        if incoming is None:
+            return 0
+        conn.execute(f"INSERT INTO {table.qualified} BY NAME SELECT * FROM {incoming}")
+        # Inside the transaction, before the commit: a write that would store a key twice is refused,
+        # never committed and reported afterwards. Rows another tool wrote are the checks' business.
+        duplicates = duplicate_keys(conn, table, *window, among=incoming)
+    if duplicates.height:
+        sample = ", ".join(str(row) for row in duplicates.head(3).rows())
+        raise DuplicateKeyError(
+            f"{table.name}: this write would store {duplicates.height} key(s) twice (e.g. {sample}); "
+            "nothing was written. Is one account listed twice in the source file?"
+        )
     return int(count)
 
 
