@@ -101,47 +101,74 @@ class XResource(dg.ConfigurableResource):
 
     def _build(self) -> XSession:
         source = load_source(self.source_file, reserved_columns=BUILTIN_COLUMNS)
+        defaults = {
+            ENV_BEARER_TOKEN: self.bearer_token,
+            ENV_CONSUMER_KEY: self.consumer_key,
+            ENV_CONSUMER_SECRET: self.consumer_secret,
+            ENV_ACCESS_TOKEN: self.access_token,
+            ENV_ACCESS_TOKEN_SECRET: self.access_token_secret,
+        }
+        checked = {name: checked_secret(name, value) for name, value in defaults.items()}
         clients: dict[str, XClient] = {}
         scope_of: dict[str, str] = {}
         uses_default = [a for a in source.accounts if a.credentials is None]
         if uses_default:
-            default = self._default_scope(source, uses_default)
+            default = _default_scope(source, uses_default, checked)
             clients[DEFAULT_SCOPE] = make_client(default, self.base_url, self.timeout_seconds)
         for account in source.accounts:
             if account.credentials is None:
                 scope_of[account.key] = DEFAULT_SCOPE
                 continue
             label = f"account {account.label}"
-            values = {key: os.environ.get(env_name) for key, env_name in account.credentials.env_names.items()}
+            values = {
+                key: checked_secret(env_name, os.environ.get(env_name))
+                for key, env_name in account.credentials.env_names.items()
+            }
             scope = ScopeCredentials(label=label, **values)
             clients[label] = make_client(scope, self.base_url, self.timeout_seconds)
             scope_of[account.key] = label
         return XSession(source=source, clients=clients, scope_of=scope_of)
 
-    def _default_scope(self, source: SourceConfig, users: list[AccountSpec]) -> ScopeCredentials:
-        if self.bearer_token:
-            return ScopeCredentials(label=DEFAULT_SCOPE, bearer_token=self.bearer_token)
-        oauth = {
-            ENV_CONSUMER_KEY: self.consumer_key,
-            ENV_CONSUMER_SECRET: self.consumer_secret,
-            ENV_ACCESS_TOKEN: self.access_token,
-            ENV_ACCESS_TOKEN_SECRET: self.access_token_secret,
-        }
-        if all(oauth.values()):
-            return ScopeCredentials(
-                label=DEFAULT_SCOPE,
-                consumer_key=self.consumer_key,
-                consumer_secret=self.consumer_secret,
-                access_token=self.access_token,
-                access_token_secret=self.access_token_secret,
-            )
-        missing = [name for name, value in oauth.items() if not value]
-        who = ", ".join(a.label for a in users[:5]) + (" and more" if len(users) > 5 else "")
-        partial = f" ({', '.join(missing)} not set)" if len(missing) < len(oauth) else ""
-        raise SourceConfigError(
-            f"{source.path}: no default X credentials for {who}: set {ENV_BEARER_TOKEN}, or all four of "
-            f"{', '.join(OAUTH1_ENV)}{partial}; or give those accounts their own credentials"
+
+
+def _default_scope(source: SourceConfig, users: list[AccountSpec], values: dict[str, str | None]) -> ScopeCredentials:
+    """The default credentials: the bearer token when set, else all four OAuth 1.0a values."""
+    if values[ENV_BEARER_TOKEN]:
+        return ScopeCredentials(label=DEFAULT_SCOPE, bearer_token=values[ENV_BEARER_TOKEN])
+    oauth = {name: values[name] for name in OAUTH1_ENV}
+    if all(oauth.values()):
+        return ScopeCredentials(
+            label=DEFAULT_SCOPE,
+            consumer_key=oauth[ENV_CONSUMER_KEY],
+            consumer_secret=oauth[ENV_CONSUMER_SECRET],
+            access_token=oauth[ENV_ACCESS_TOKEN],
+            access_token_secret=oauth[ENV_ACCESS_TOKEN_SECRET],
         )
+    missing = [name for name, value in oauth.items() if not value]
+    who = ", ".join(a.label for a in users[:5]) + (" and more" if len(users) > 5 else "")
+    partial = f" ({', '.join(missing)} not set)" if len(missing) < len(oauth) else ""
+    raise SourceConfigError(
+        f"{source.path}: no default X credentials for {who}: set {ENV_BEARER_TOKEN}, or all four of "
+        f"{', '.join(OAUTH1_ENV)}{partial}; or give those accounts their own credentials"
+    )
+
+
+def checked_secret(variable: str, value: str | None) -> str | None:
+    """A credential as X expects it, or a SourceConfigError that names the variable, never the value.
+
+    Surrounding whitespace is dropped (a .env saved with CRLF line ends leaves a carriage return,
+    which requests refuses with an error quoting the whole header, token included); X tokens never
+    hold a space, a control character or a non-ASCII one, so such a value is refused.
+    """
+    if value is None:
+        return None
+    token = value.strip()
+    if any(not (c.isascii() and c.isprintable()) or c.isspace() for c in token):
+        raise SourceConfigError(
+            f"{variable} holds a space, a control character or a non-ASCII character inside its value: "
+            "an X credential is a single token; copy it again from the X developer portal"
+        )
+    return token or None
 
 
 def env_or_none(name: str) -> dg.EnvVar | None:

@@ -107,6 +107,14 @@ def _utc(epoch: float) -> str:
 
 # requests.RequestException covers timeouts, resets and truncated bodies (JSONDecodeError).
 TRANSIENT = (tweepy.TwitterServerError, requests.RequestException, json.JSONDecodeError, MalformedResponseError)
+# A request that cannot even be built will not be built on the next attempt either.
+UNSENDABLE = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    UnicodeError,
+)
 
 
 class Caller:
@@ -180,6 +188,12 @@ class Caller:
                 continue
             except tweepy.Unauthorized:
                 raise XCredentialsRefusedError(client.scope.label) from None
+            except UNSENDABLE as exc:
+                # Its text quotes the header it refused, token included: name the error, never quote it.
+                raise XFatalError(
+                    f"{what}: the request could not be sent ({type(exc).__name__}): check X_API_BASE_URL and "
+                    f"the credentials of scope '{client.scope.label}' for stray characters"
+                ) from None
             except tweepy.HTTPException as exc:
                 if not isinstance(exc, tweepy.TwitterServerError):
                     raise XFatalError(f"{what}: {_fatal_advice(exc)}") from None
@@ -189,9 +203,10 @@ class Caller:
             else:
                 return result
             attempt += 1
+            described = client.scope.redact(_describe(failure))
             if attempt >= self.policy.max_attempts:
-                raise XTransientError(f"{what}: {_describe(failure)} (gave up after {attempt} attempts)") from None
-            self._sleep(self._backoff(attempt), f"{what}: {_describe(failure)}, retrying", rate_limit=False)
+                raise XTransientError(f"{what}: {described} (gave up after {attempt} attempts)") from None
+            self._sleep(self._backoff(attempt), f"{what}: {described}, retrying", rate_limit=False)
 
 
 def _fatal_advice(exc: tweepy.HTTPException) -> str:

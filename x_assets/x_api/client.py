@@ -151,6 +151,14 @@ class ScopeCredentials:
     def user_auth(self) -> bool:
         return not self.bearer_token
 
+    def redact(self, text: str) -> str:
+        """text with every secret of this scope masked: exception texts can quote a header."""
+        secrets = (self.bearer_token, self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret)
+        for secret in filter(None, secrets):
+            for form in sorted({secret, secret.strip(), repr(secret)[1:-1]} - {""}, key=len, reverse=True):
+                text = text.replace(form, "[redacted]")
+        return text
+
     def __repr__(self) -> str:  # never show a secret, even in a traceback
         kind = "bearer" if self.bearer_token else "oauth1"
         return f"ScopeCredentials({self.label!r}, {kind})"
