@@ -130,7 +130,6 @@ class XResource(dg.ConfigurableResource):
         return XSession(source=source, clients=clients, scope_of=scope_of)
 
 
-
 def _default_scope(source: SourceConfig, users: list[AccountSpec], values: dict[str, str | None]) -> ScopeCredentials:
     """The default credentials: the bearer token when set, else all four OAuth 1.0a values."""
     if values[ENV_BEARER_TOKEN]:

@@ -153,7 +153,13 @@ class ScopeCredentials:
 
     def redact(self, text: str) -> str:
         """text with every secret of this scope masked: exception texts can quote a header."""
-        secrets = (self.bearer_token, self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret)
+        secrets = (
+            self.bearer_token,
+            self.consumer_key,
+            self.consumer_secret,
+            self.access_token,
+            self.access_token_secret,
+        )
         for secret in filter(None, secrets):
             for form in sorted({secret, secret.strip(), repr(secret)[1:-1]} - {""}, key=len, reverse=True):
                 text = text.replace(form, "[redacted]")
