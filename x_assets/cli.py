@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     validate = sub.add_parser("validate", help="check the source file without calling X")
     validate.add_argument("path", nargs="?", default=os.environ.get(ENV_SOURCE_FILE, DEFAULT_SOURCE_FILE))
     sub.add_parser("accounts", help="look the configured accounts up on X: ids, current handles, states")
+    release = sub.add_parser(
+        "release-dead-runs",
+        help="mark runs of this machine whose process is gone (killed) as failed and free their x_api pool slots",
+    )
+    release.add_argument(
+        "--run-id", action="append", default=[], help="release this run whatever its host (its machine is gone)"
+    )
     summary = sub.add_parser("summary", help="print what the tables hold")
     summary.add_argument("--database", default=os.environ.get(ENV_DUCKDB_PATH, DEFAULT_DUCKDB_PATH))
     args = parser.parse_args(argv)
@@ -39,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "accounts":
         return _accounts()
+    if args.command == "release-dead-runs":
+        return _release_dead_runs(args.run_id)
     if args.command == "summary":
         from .demo import print_summary
 
@@ -47,6 +56,23 @@ def main(argv: list[str] | None = None) -> int:
     from .demo import run_demo
 
     return run_demo(days=args.days)
+
+
+def _release_dead_runs(run_ids: list[str]) -> int:
+    import logging
+
+    import dagster as dg
+
+    from .dead_runs import release_dead_runs
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print("x-assets: set DAGSTER_HOME to the instance folder (e.g. .dagster_home)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="x-assets: %(message)s")
+    with dg.DagsterInstance.get() as instance:
+        released = release_dead_runs(instance, logging.getLogger("x_assets"), run_ids or None)
+    print(f"{len(released)} run(s) released" + (f": {', '.join(released)}" if released else ""))
+    return 0
 
 
 def _stored_ids(database: str) -> dict[str, str]:

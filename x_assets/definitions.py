@@ -29,7 +29,7 @@ from .derived_assets import account_daily_growth, tweet_engagement
 from .jobs import tweet_insights_job, x_daily_job
 from .resources import XResource, env_or_none
 from .schedules import x_daily_schedule, x_tweet_lookback_schedule
-from .sensors import x_new_accounts_sensor
+from .sensors import x_dead_runs_sensor, x_new_accounts_sensor
 from .warehouse import Warehouse
 
 
@@ -92,8 +92,11 @@ def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> d
         assets=[account_insights, tweet_insights, account_daily_growth, tweet_engagement],
         jobs=[x_daily_job, tweet_insights_job],
         schedules=[x_daily_schedule, x_tweet_lookback_schedule],
-        sensors=[x_new_accounts_sensor],
+        sensors=[x_new_accounts_sensor, x_dead_runs_sensor],
         resources=resources if resources is not None else build_resources(),
+        # One process per run: the steps share the x_api pool (one at a time) anyway, a step
+        # subprocess only adds start-up time, and a run's process id then tells whether it lives.
+        executor=dg.in_process_executor,
     )
 
 

@@ -7,6 +7,7 @@ import json
 import dagster as dg
 
 from .constants import ACCOUNTS_TAG, PARTITIONS_START
+from .dead_runs import release_dead_runs
 from .jobs import tweet_insights_job
 from .resources import XResource
 from .schedules import RANGE_END_TAG, RANGE_START_TAG
@@ -40,3 +41,15 @@ def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> 
     )
     context.log.info(f"{len(new)} new account(s): {', '.join(new)}; requesting their history")
     return dg.SensorResult(run_requests=[request], cursor=cursor)
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every minute: a run of this machine whose process is gone (killed) is marked failed and its "
+    "x_api pool slot freed, so later runs do not wait for it forever. Reads nothing from X.",
+)
+def x_dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Dagster's run monitoring cannot see a killed run of the default launcher; this does."""
+    released = release_dead_runs(context.instance, context.log)
+    return dg.SkipReason(f"released {len(released)} dead run(s): {', '.join(released)}" if released else "none dead")

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from .constants import SCHEMA
+from .dead_runs import on_run_start
 from .log import Log
 from .tables import ACCOUNT_REGISTRY_TABLE, Table, sql_type_for
 
@@ -29,6 +31,10 @@ class Warehouse(DuckDBResource):
     """The DuckDB file the tables live in; waits, bounded and logged, for another writer's lock."""
 
     lock_timeout_seconds: float = Field(default=600.0, description="How long to wait for another process's lock.")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Every asset of the project uses the warehouse, and resources start before steps claim slots.
+        on_run_start(context)
 
     @contextmanager
     def connect(self, log: Log) -> Iterator[duckdb.DuckDBPyConnection]:
