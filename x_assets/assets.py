@@ -14,7 +14,7 @@ from .partitions import daily_partitions
 from .resources import XResource
 from .source import SourceConfigError
 from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, Table
-from .warehouse import DuplicateKeyError, Warehouse
+from .warehouse import DuplicateKeyError, Warehouse, WarehouseError
 from .x_api.calls import XFatalError
 
 KINDS = {"x", "duckdb", "polars"}
@@ -70,7 +70,7 @@ def _run(
                 check_results=_checks(x, warehouse, table, first, last, [], context),
             )
         result = load(first, last)
-    except (SourceConfigError, PastObservationError, XFatalError, DuplicateKeyError) as exc:
+    except (SourceConfigError, PastObservationError, XFatalError, DuplicateKeyError, WarehouseError) as exc:
         # Waiting or retrying cannot fix these; say what to do instead of showing a traceback.
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     metadata = result.metadata()

@@ -13,6 +13,16 @@ from .tables import BUILTIN_COLUMNS
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `x-assets validate | head`: the reader left; say nothing more (Python's documented recipe)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is currently in beta")  # Dagster's notes are for the UI, not here
     parser = argparse.ArgumentParser(prog="x-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -28,27 +28,43 @@ from .constants import (
 from .derived_assets import account_daily_growth, tweet_engagement
 from .jobs import tweet_insights_job, x_daily_job
 from .resources import XResource, env_or_none
-from .schedules import x_daily_schedule, x_tweet_lookback_schedule
+from .schedules import lookback_days, x_daily_schedule, x_tweet_lookback_schedule
 from .sensors import x_dead_runs_sensor, x_new_accounts_sensor
 from .warehouse import Warehouse
 
 
+class SettingsError(ValueError):
+    """An environment setting is unusable; the message names the variable and what it accepts."""
+
+
+MAX_WORKERS = 64  # beyond this, parallel workers only wait for each other's rate-limit windows
+MAX_AGE_DAYS = 365
+MAX_POST_READS = 10**9
+
+
+def _whole(env: str, raw: str, low: int, high: int, what: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw[:12]) <= high:
+        raise SettingsError(f"{env} must be {what} from {low:,} to {high:,}, got {raw[:40]!r}")
+    return int(raw)
+
+
 def settings_from_env() -> dict[str, Any]:
-    """Optional tuning from the environment; a bad value names the variable."""
+    """Optional tuning from the environment, checked when the definitions load; a bad value is
+    refused with a sentence naming the variable (dagster definitions validate reports it)."""
     settings: dict[str, Any] = {}
     policy = os.environ.get(ENV_REFRESH_POLICY, "").strip()
     if policy:
         name, _, ages = policy.partition(":")
         if name not in ("window", "ages"):
-            raise ValueError(f"{ENV_REFRESH_POLICY} must be 'window', 'ages' or 'ages:1,3,7', got {policy!r}")
+            raise SettingsError(f"{ENV_REFRESH_POLICY} must be 'window', 'ages' or 'ages:1,3,7', got {policy[:40]!r}")
         settings["refresh_policy"] = name
         if ages:
-            try:
-                settings["refresh_ages"] = sorted({int(a) for a in ages.split(",")})
-            except ValueError:
-                raise ValueError(f"{ENV_REFRESH_POLICY}: ages must be whole days, got {ages!r}") from None
-            if min(settings["refresh_ages"]) < 1:
-                raise ValueError(f"{ENV_REFRESH_POLICY}: ages must be at least 1 day, got {ages!r}")
+            settings["refresh_ages"] = sorted(
+                {
+                    _whole(ENV_REFRESH_POLICY, a.strip(), 1, MAX_AGE_DAYS, "a list of ages in days")
+                    for a in ages.split(",")
+                }
+            )
     drop = os.environ.get(ENV_FOLLOWER_DROP_WARN, "").strip()
     if drop:
         try:
@@ -56,13 +72,16 @@ def settings_from_env() -> dict[str, Any]:
         except ValueError:
             settings["follower_drop_warn"] = -1.0
         if not 0 < settings["follower_drop_warn"] < 1:
-            raise ValueError(f"{ENV_FOLLOWER_DROP_WARN} must be a share between 0 and 1 (0.05 = 5%), got {drop!r}")
-    for env, key in ((ENV_MAX_POST_READS, "max_post_reads"), (ENV_MAX_WORKERS, "max_workers")):
-        raw = os.environ.get(env, "").strip()
-        if raw:
-            if not raw.isdigit() or int(raw) < 1:
-                raise ValueError(f"{env} must be a positive whole number, got {raw!r}")
-            settings[key] = int(raw)
+            raise SettingsError(
+                f"{ENV_FOLLOWER_DROP_WARN} must be a share between 0 and 1 (0.05 = 5%), got {drop[:40]!r}"
+            )
+    reads = os.environ.get(ENV_MAX_POST_READS, "").strip()
+    if reads:
+        settings["max_post_reads"] = _whole(ENV_MAX_POST_READS, reads, 1, MAX_POST_READS, "a whole number of reads")
+    workers = os.environ.get(ENV_MAX_WORKERS, "").strip()
+    if workers:
+        settings["max_workers"] = _whole(ENV_MAX_WORKERS, workers, 1, MAX_WORKERS, "a whole number of workers")
+    lookback_days()  # read at each tick, checked now: a bad value fails the load, not the 01:00 tick
     return settings
 
 

@@ -15,7 +15,7 @@ from .markdown import markdown_table
 from .resources import XResource
 from .source import SourceConfigError, load_source
 from .tables import BUILTIN_COLUMNS
-from .warehouse import Warehouse, frame
+from .warehouse import Warehouse, WarehouseError, frame
 
 CHARTS_FOLDER = "charts"
 
@@ -34,10 +34,13 @@ def _derive(
     except SourceConfigError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     first, last = window(context)
-    result = derive(warehouse, context.log, derivation, first, last, default_schema)
-    with warehouse.connect(context.log) as conn:
-        png = chart(conn, last)
-        more = extra(conn, last) if extra is not None else {}
+    try:
+        result = derive(warehouse, context.log, derivation, first, last, default_schema)
+        with warehouse.connect(context.log) as conn:
+            png = chart(conn, last)
+            more = extra(conn, last) if extra is not None else {}
+    except WarehouseError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     # Beside the DuckDB file (data/ by default), so the picture is there without the UI.
     path = save_chart(png, Path(warehouse.database).parent / CHARTS_FOLDER / f"{chart_name}.png")
     context.log.info(f"chart written to {path}")

@@ -112,6 +112,23 @@ def select_accounts(session: XSession, only: Sequence[str] | None, log: Log) -> 
     return [a for a in accounts if a.key in wanted]
 
 
+def warn_unreadable(states: Sequence[AccountState], log: Log, shown: int = 10) -> None:
+    """One warning per state (suspended, not_found, ...), naming a few accounts: 10,000 unknown
+    accounts make one line, not 10,000 (x.account_status holds every one)."""
+    by_status: dict[str, list[AccountState]] = {}
+    for state in states:
+        if state.status not in (OK, PROTECTED):
+            by_status.setdefault(state.status, []).append(state)
+    for status, group in by_status.items():
+        if len(group) == 1:
+            log.warning(f"{group[0].label}: {status}: {group[0].detail}")
+            continue
+        names = ", ".join(s.label for s in group[:shown]) + (
+            f" and {len(group) - shown} more" if len(group) > shown else ""
+        )
+        log.warning(f"{len(group)} accounts {status}: {names} (e.g. {group[0].detail}); see x.account_status")
+
+
 def check_observable(first: dt.date, last: dt.date, today: dt.date) -> None:
     if first < today - dt.timedelta(days=1):
         raise PastObservationError(
@@ -278,9 +295,7 @@ def load_account_insights(
         first_resolutions=first_resolutions,
     )
     written = _write(warehouse, log, session, write)
-    for state in states:
-        if state.status not in (OK, PROTECTED):
-            log.warning(f"{state.label}: {state.status}: {state.detail}")
+    warn_unreadable(states, log)
     log.info(f"account_insights {first}..{last}: {written} row(s) for {len(observed)} of {len(states)} account(s)")
     return LoadResult(
         ACCOUNT_INSIGHTS,
@@ -398,36 +413,42 @@ def load_tweet_insights(
             f"({stats.rate_limit_wait_seconds:.0f}s) so far; {elapsed:.0f}s elapsed, about {left:.0f}s left"
         )
 
+    def stage_one(i: int, state: AccountState, outcomes: list[PostsOutcome]) -> None:
+        """One account's posts to the staging files, its slices and statuses noted, its progress logged."""
+        read_ids.extend(o.read_ids for o in outcomes)
+        if state.status != OK:
+            log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}; {progress(i)}")
+            return
+        for outcome in outcomes:
+            stager.add(outcome.posts)
+            slices.extend([outcome.slice] if outcome.slice else [])
+            delete_keys.extend(outcome.delete_keys)
+            if outcome.incomplete_days:
+                incomplete[state.spec.key] = (outcome.incomplete_days, outcome.incomplete_reason)
+                log.warning(
+                    f"{state.label}: days {outcome.incomplete_days[0]}..{outcome.incomplete_days[-1]}: "
+                    f"{outcome.incomplete_reason}; loaded what could be read, slice marked incomplete"
+                )
+        pages = sum(o.pages for o in outcomes)
+        rows = sum(o.posts.data.height for o in outcomes)
+        log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); {progress(i)}")
+
     with tempfile.TemporaryDirectory(prefix="x_assets_stage_") as stage:
         stager = Stager(stage, session.source.default_schema)
         with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
             futures: dict[Future[list[PostsOutcome]], AccountState] = {pool.submit(read_one, s): s for s in readable}
-            for i, future in enumerate(as_completed(futures), start=1):
-                if future.exception() is not None:  # a fatal answer: fail fast
-                    for other in futures:
-                        other.cancel()
-                    raise future.exception()  # type: ignore[misc]
-                # pop: a finished future holds its rows; once staged they must be free to go
-                state, outcomes = futures.pop(future), future.result()
-                read_ids.extend(o.read_ids for o in outcomes)
-                if state.status != OK:
-                    log.info(
-                        f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}; {progress(i)}"
-                    )
-                    continue
-                for outcome in outcomes:
-                    stager.add(outcome.posts)
-                    slices.extend([outcome.slice] if outcome.slice else [])
-                    delete_keys.extend(outcome.delete_keys)
-                    if outcome.incomplete_days:
-                        incomplete[state.spec.key] = (outcome.incomplete_days, outcome.incomplete_reason)
-                        log.warning(
-                            f"{state.label}: days {outcome.incomplete_days[0]}..{outcome.incomplete_days[-1]}: "
-                            f"{outcome.incomplete_reason}; loaded what could be read, slice marked incomplete"
-                        )
-                pages = sum(o.pages for o in outcomes)
-                rows = sum(o.posts.data.height for o in outcomes)
-                log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); {progress(i)}")
+            try:
+                for i, future in enumerate(as_completed(futures), start=1):
+                    # result() raises a fatal answer: fail fast. pop: a finished future holds its rows,
+                    # which must be free to go once staged.
+                    stage_one(i, futures.pop(future), future.result())
+            except BaseException:
+                # A fatal answer, a failure, or SIGTERM: wake every worker waiting out a rate-limit window
+                # or a backoff, so the run ends now, not when the longest wait would have.
+                caller.stop()
+                for other in futures:
+                    other.cancel()
+                raise
         stager.flush()
         post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
         write = Write(

@@ -27,14 +27,10 @@ def x_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 
 
 def lookback_days() -> int:
-    raw = os.environ.get(ENV_LOOKBACK_DAYS, str(DEFAULT_LOOKBACK_DAYS))
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{ENV_LOOKBACK_DAYS} must be a whole number of days, got {raw!r}") from None
-    if not 1 <= days <= 90:
-        raise ValueError(f"{ENV_LOOKBACK_DAYS} must be between 1 and 90, got {days}")
-    return days
+    raw = os.environ.get(ENV_LOOKBACK_DAYS, "").strip() or str(DEFAULT_LOOKBACK_DAYS)
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw[:6]) <= 90:
+        raise ValueError(f"{ENV_LOOKBACK_DAYS} must be a whole number of days from 1 to 90, got {raw[:40]!r}")
+    return int(raw)
 
 
 @dg.schedule(

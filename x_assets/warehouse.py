@@ -26,6 +26,17 @@ from .dead_runs import on_run_start
 from .log import Log
 from .tables import ACCOUNT_REGISTRY_TABLE, Table, sql_type_for
 
+WAREHOUSE_ADVICE = "set X_DUCKDB_PATH to a DuckDB file (new or existing) in a folder this process can write"
+
+
+class WarehouseError(Exception):
+    """The DuckDB file cannot be opened for writing; the message says why and what to do."""
+
+
+def _cannot_open(path: Path, exc: Exception) -> str:
+    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return f"cannot open the DuckDB warehouse {path} ({reason}): {WAREHOUSE_ADVICE}"
+
 
 class Warehouse(DuckDBResource):
     """The DuckDB file the tables live in; waits, bounded and logged, for another writer's lock."""
@@ -38,7 +49,15 @@ class Warehouse(DuckDBResource):
 
     @contextmanager
     def connect(self, log: Log) -> Iterator[duckdb.DuckDBPyConnection]:
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(self.database)
+        if path.is_dir():
+            raise WarehouseError(f"the DuckDB warehouse {path} is a folder: {WAREHOUSE_ADVICE}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(
+                f"cannot create the folder of the DuckDB warehouse {path} ({exc.strerror}): {WAREHOUSE_ADVICE}"
+            ) from None
         deadline = time.monotonic() + self.lock_timeout_seconds
         delay = 0.2
         announced = False
@@ -47,8 +66,13 @@ class Warehouse(DuckDBResource):
                 conn = duckdb.connect(self.database, config=dict(self.connection_config))
                 break
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
-                    raise
+                if "lock" not in str(exc).lower():
+                    raise WarehouseError(_cannot_open(path, exc)) from None
+                if time.monotonic() + delay > deadline:
+                    raise WarehouseError(
+                        f"the DuckDB warehouse {path} stayed locked by another process for "
+                        f"{self.lock_timeout_seconds:.0f}s: is a run or a notebook holding it? Try again when it ends"
+                    ) from None
                 if not announced:
                     log.info(
                         f"DuckDB file {self.database} is locked by another process; waiting for it "
@@ -57,6 +81,8 @@ class Warehouse(DuckDBResource):
                     announced = True
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            except duckdb.Error as exc:  # not a DuckDB file, a newer format, ...
+                raise WarehouseError(_cannot_open(path, exc)) from None
         if announced:
             log.info("DuckDB lock acquired")
         try:

@@ -98,3 +98,19 @@ def test_new_default_schema_column_is_added_to_existing_tables(project: Project)
     tiers = project.query("SELECT DISTINCT tier FROM x.account_insights")
     assert tiers == [(2,)]
     assert project.query("SELECT count(*) FROM x.account_insights")[0][0] == 5
+
+
+def test_many_unknown_accounts_make_one_warning_not_one_each(project: Project) -> None:
+    unknown = [{"username": f"nobody_{i}"} for i in range(30)]
+    project.write_source({"accounts": [{"username": "AcmeNews"}, *unknown]})
+    result = project.materialize(["account_insights"], partition=str(TODAY))
+    assert result.success
+    warnings = [
+        r.user_message
+        for r in project.instance.all_logs(result.run_id)
+        if r.level >= 30 and "nobody_" in r.user_message
+    ]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("30 accounts not_found: @nobody_0") and "and 20 more" in warnings[0]
+    statuses = project.query("SELECT count(*) FROM x.account_status WHERE status = 'not_found'")
+    assert statuses == [(30,)]  # every one is recorded where a person looks for it

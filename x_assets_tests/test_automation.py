@@ -32,7 +32,7 @@ def test_definitions_load() -> None:
     repo = defs.get_repository_def()
     assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} >= {"account_insights", "tweet_insights"}
     assert {s.name for s in repo.schedule_defs} == {"x_daily_schedule", "x_tweet_lookback_schedule"}
-    assert {s.name for s in repo.sensor_defs} == {"x_new_accounts_sensor"}
+    assert {s.name for s in repo.sensor_defs} == {"x_new_accounts_sensor", "x_dead_runs_sensor"}
 
 
 def test_every_asset_explains_itself() -> None:

@@ -73,3 +73,41 @@ def test_server_errors_are_bounded(server: EmulatorServer, client: XClient) -> N
         caller.call(client, "GET /2/users/by", "lookup", lambda: client.tweepy_client.get_users(usernames=["A"]))
     assert stats.requests["GET /2/users/by"] == 4 and len(slept) == 3
     assert time.monotonic() - started < 5
+
+
+def test_a_burst_of_429s_says_it_kept_refusing_not_that_the_reset_was_far(
+    server: EmulatorServer, client: XClient
+) -> None:
+    control(server, "POST", "/faults", {"kind": "rate_limit", "reset_in": 2})  # every request, a near reset
+    clock = FakeClock()
+    caller = Caller(clock.policy(max_attempts=2), CallStats(), Log())
+    with pytest.raises(XTransientError) as info:
+        caller.call(client, "GET /2/users/by", "lookup", lambda: client.tweepy_client.get_users(usernames=["A"]))
+    message = str(info.value)
+    assert "still rate limited (429) after 8 attempts" in message and "beyond the" not in message
+    assert len(clock.slept) == 7 and all(s < 5 for s in clock.slept)  # each wait was the near reset
+
+
+def test_stop_ends_a_long_wait_at_once(server: EmulatorServer, client: XClient) -> None:
+    import threading
+
+    control(server, "POST", "/faults", {"kind": "rate_limit", "reset_in": 600, "times": 1})
+    caller = Caller(CallPolicy(), CallStats(), Log())  # the real, interruptible wait
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            caller.call(client, "GET /2/users/by", "lookup", lambda: client.tweepy_client.get_users(usernames=["A"]))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call)
+    started = time.monotonic()
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not caller.stats.rate_limit_waits and time.monotonic() < deadline:
+        time.sleep(0.02)
+    caller.stop()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and time.monotonic() - started < 10
+    assert type(outcome[0]).__name__ == "RunStoppedError"

@@ -109,3 +109,28 @@ def test_the_sensor_and_the_cli_release_a_killed_run(
     project.monkeypatch.setenv("DAGSTER_HOME", str(home))
     assert cli_main(["release-dead-runs"]) == 0
     assert "0 run(s) released" in capsys.readouterr().out  # nothing left to release
+
+
+def test_sigterm_ends_a_run_waiting_out_a_rate_limit_within_seconds(project: Project, tmp_path: Path) -> None:
+    home = shipped_home(tmp_path)
+    control(project.server, "POST", "/faults", {"kind": "rate_limit", "reset_in": 600, "path": "/tweets"})
+    run = materialize(project, home, asset="tweet_insights")
+    deadline = time.monotonic() + 120
+    while not project.stats()["faults"]:  # a 429 with its reset 10 minutes away: the workers wait
+        assert run.poll() is None, run.stdout.read() if run.stdout else ""
+        assert time.monotonic() < deadline, "the run never met the rate limit"
+        time.sleep(0.1)
+    time.sleep(1.0)  # into the wait
+    os.killpg(run.pid, signal.SIGTERM)
+    started = time.monotonic()
+    try:
+        out, _ = run.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        raise AssertionError("SIGTERM did not end the run: it slept on") from None
+    assert time.monotonic() - started < 30
+    assert "RunStoppedError" in out or "interrupt" in out.lower(), out[-2000:]
+    # nothing was written: no table holds a post
+    if Path(project.database).exists():
+        tables = project.query("SELECT table_name FROM information_schema.tables WHERE table_name = 'tweet_insights'")
+        assert not tables or project.query("SELECT count(*) FROM x.tweet_insights") == [(0,)]

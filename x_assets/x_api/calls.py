@@ -49,6 +49,10 @@ class XTransientError(Exception):
     """A call kept failing after its retries; the account counts as failed for this run."""
 
 
+class RunStoppedError(Exception):
+    """The run is being stopped (SIGTERM, a failure elsewhere): waiting threads give up at once."""
+
+
 @dataclass
 class CallPolicy:
     max_attempts: int = 5  # per call, transient faults
@@ -57,7 +61,7 @@ class CallPolicy:
     max_rate_limit_wait_seconds: float = 900.0  # bound on one rate-limit wait
     long_wait_seconds: float = 30.0  # waits at least this long are logged
     reserve: int = 0  # requests kept in hand per window: the number of parallel workers
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # None: a wait that stop() interrupts; tests inject a clock
     clock: Callable[[], float] = time.time
 
 
@@ -124,6 +128,11 @@ class Caller:
         self.policy = policy
         self.stats = stats
         self.log = log
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """End every wait now, and make the next call raise RunStoppedError instead of sending."""
+        self._stopped.set()
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.policy.backoff_cap_seconds, self.policy.backoff_seconds * 2 ** (attempt - 1))
@@ -133,7 +142,10 @@ class Caller:
         if seconds >= self.policy.long_wait_seconds:
             self.log.warning(f"{reason}: waiting {seconds:.0f}s, until {_utc(self.policy.clock() + seconds)}")
         self.stats.waited(seconds, rate_limit)
-        self.policy.sleep(seconds)
+        if self.policy.sleep is not None:
+            self.policy.sleep(seconds)
+        elif self._stopped.wait(seconds):
+            raise RunStoppedError("the run is stopping")
 
     def _pace(self, client: XClient, endpoint: str, what: str) -> None:
         """Wait out a nearly spent window instead of spending requests on 429s.
@@ -163,6 +175,8 @@ class Caller:
         rate_limited = 0
         while True:
             self._pace(client, endpoint, what)
+            if self._stopped.is_set():
+                raise RunStoppedError("the run is stopping")
             self.stats.count(endpoint)
             try:
                 result = fn()
@@ -179,10 +193,16 @@ class Caller:
                     wait = max(wait, 0.5)
                 else:  # no reset header: back off, never retry at once
                     wait = self._backoff(rate_limited)
-                if wait > self.policy.max_rate_limit_wait_seconds or rate_limited > self.policy.max_attempts + 5:
+                if wait > self.policy.max_rate_limit_wait_seconds:
                     raise XTransientError(
                         f"{what}: rate limited (429) and the reset is {wait:.0f}s away, beyond the "
                         f"{self.policy.max_rate_limit_wait_seconds:.0f}s allowed"
+                    ) from None
+                if rate_limited > self.policy.max_attempts + 5:
+                    raise XTransientError(
+                        f"{what}: still rate limited (429) after {rate_limited} attempts and "
+                        f"{self.stats.rate_limit_wait_seconds:.0f}s of waiting; X keeps refusing this "
+                        f"endpoint for scope '{client.scope.label}': try again later"
                     ) from None
                 self._sleep(wait, f"{what}: rate limited (429, {client.scope.label})", rate_limit=True)
                 continue
