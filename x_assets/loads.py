@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from .constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
+from .constants import ACCOUNT_INSIGHTS, SCHEMA, TWEET_INSIGHTS
 from .harvest import (
     FAILED,
     INCOMPLETE,
@@ -35,13 +35,21 @@ from .log import Log
 from .resources import DEFAULT_SCOPE, XResource, XSession
 from .source import AccountSpec, SourceConfigError, refuse_twins
 from .staging import Stager
-from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table, with_default_schema
+from .tables import (
+    ACCOUNT_INSIGHTS_TABLE,
+    ACCOUNT_STATUS_TABLE,
+    TWEET_INSIGHTS_TABLE,
+    UTC_TS,
+    Table,
+    with_default_schema,
+)
 from .transform import accounts_frame
 from .warehouse import (
     Slice,
     Warehouse,
     default_schema_conflicts,
     ensure_table,
+    frame,
     read_registry,
     remember_resolutions,
     transaction,
@@ -284,12 +292,19 @@ def load_account_insights(
     observed = [s for s in states if s.user is not None and s.account_id]
     days = days_in(first, last)
     rows = [{"user": s.user, "account_name": s.account_name, "fetched_at": s.fetched_at} for s in observed]
-    frame = pl.concat([accounts_frame(rows, day) for day in days])
+    snapshots = pl.concat([accounts_frame(rows, day) for day in days])
+    closer = _closer_snapshots(warehouse, log, snapshots)
+    if closer.height:
+        snapshots = snapshots.join(closer, on=["date", "account_id"], how="anti")
+        log.info(
+            f"kept {closer.height} stored snapshot(s) taken closer to the end of their UTC day than this run's "
+            f"(e.g. {closer.row(0)[1]} on {closer.row(0)[0]}, taken {closer.row(0)[2]:%Y-%m-%d %H:%M} UTC)"
+        )
     write = Write(
         table=ACCOUNT_INSIGHTS_TABLE,
-        rows=frame,
+        rows=snapshots,
         days=(first, last),
-        slices=[Slice(s.account_id or "", first, last) for s in observed],
+        slices=[Slice(account_id, day, day) for day, account_id in snapshots.select("date", "account_id").iter_rows()],
         statuses=status_frame(states, days, ACCOUNT_INSIGHTS),
         endpoint=ACCOUNT_INSIGHTS,
         first_resolutions=first_resolutions,
@@ -305,8 +320,32 @@ def load_account_insights(
         caller.stats,
         x.post_read_usd,
         x.user_read_usd,
-        preview=frame.head(5),
+        preview=snapshots.head(5),
     )
+
+
+def _closer_snapshots(warehouse: Warehouse, log: Log, snapshots: pl.DataFrame) -> pl.DataFrame:
+    """(date, account_id, fetched_at) of stored snapshots taken closer to the end of their UTC day
+    than this run's: the observation nearest the day's end represents the day, so a re-run late
+    the next day never replaces the 00:30 snapshot, while a later one during the day does."""
+    table = ACCOUNT_INSIGHTS_TABLE.qualified
+    with warehouse.connect(log) as conn:
+        ((exists,),) = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [SCHEMA, ACCOUNT_INSIGHTS_TABLE.name],
+        ).fetchall()
+        if not exists or not snapshots.height:
+            return pl.DataFrame(schema={"date": pl.Date, "account_id": pl.String, "fetched_at": UTC_TS})
+        conn.register("_observed", snapshots.select("date", "account_id", "fetched_at").to_arrow())
+        try:
+            return frame(
+                conn,
+                f"SELECT o.date, o.account_id, s.fetched_at FROM _observed AS o JOIN {table} AS s "
+                "USING (date, account_id) WHERE abs(epoch(s.fetched_at) - epoch((o.date + 1)::TIMESTAMP)) "
+                "< abs(epoch(o.fetched_at) - epoch((o.date + 1)::TIMESTAMP)) ORDER BY ALL",
+            )
+        finally:
+            conn.unregister("_observed")
 
 
 @dataclass

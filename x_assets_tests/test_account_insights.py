@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
+
 from .conftest import TODAY, Project, account_by_name, control
 
 
@@ -114,3 +116,46 @@ def test_many_unknown_accounts_make_one_warning_not_one_each(project: Project) -
     assert warnings[0].startswith("30 accounts not_found: @nobody_0") and "and 20 more" in warnings[0]
     statuses = project.query("SELECT count(*) FROM x.account_status WHERE status = 'not_found'")
     assert statuses == [(30,)]  # every one is recorded where a person looks for it
+
+
+def _stored_snapshot(project: Project, day: dt.date) -> tuple[int, dt.datetime]:
+    ((followers, fetched_at),) = project.query(
+        "SELECT followers_count, fetched_at FROM x.account_insights WHERE date = ? AND username = 'AcmeNews'", [day]
+    )
+    return followers, fetched_at
+
+
+def _pretend_taken(project: Project, day: dt.date, at: dt.datetime, followers: int) -> None:
+    with duckdb.connect(project.database) as conn:
+        conn.execute(
+            "UPDATE x.account_insights SET fetched_at = ?, followers_count = ? "
+            "WHERE date = ? AND username = 'AcmeNews'",
+            [at, followers, day],
+        )
+
+
+def test_the_snapshot_nearest_the_end_of_the_day_represents_it(project: Project) -> None:
+    project.write_source({"accounts": [{"username": "AcmeNews"}]})
+    yesterday = TODAY - dt.timedelta(days=1)
+    end = dt.datetime.combine(TODAY, dt.time(), tzinfo=dt.UTC)  # yesterday's end
+    assert project.materialize(["account_insights"], partition=str(yesterday)).success
+    now = dt.datetime.now(dt.UTC)
+    # a stored snapshot taken closer to yesterday's end than a re-run now is kept ...
+    closer = end + (now - end) / 2
+    _pretend_taken(project, yesterday, closer, 123)
+    rerun = project.materialize(["account_insights"], partition=str(yesterday))
+    assert rerun.success
+    assert _stored_snapshot(project, yesterday) == (123, closer)
+    logs = [r.user_message for r in project.instance.all_logs(rerun.run_id)]
+    assert any("kept 1 stored snapshot(s) taken closer to the end of their UTC day" in m for m in logs)
+    # ... and one taken farther from it is replaced
+    farther = end - (now - end) - dt.timedelta(hours=1)
+    _pretend_taken(project, yesterday, farther, 123)
+    assert project.materialize(["account_insights"], partition=str(yesterday)).success
+    followers, fetched_at = _stored_snapshot(project, yesterday)
+    assert followers != 123 and fetched_at > now
+    # during the day, a later snapshot is nearer the day's end: it replaces the earlier one
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    _pretend_taken(project, TODAY, now - dt.timedelta(minutes=5), 7)
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    assert _stored_snapshot(project, TODAY)[0] != 7
