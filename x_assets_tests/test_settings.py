@@ -41,8 +41,8 @@ def test_bad_settings_are_refused_at_load_with_a_sentence(
     assert message in str(info.value) and len(str(info.value)) < 200
 
 
-def test_dagster_definitions_validate_reports_a_bad_lookback() -> None:
-    env = {**os.environ, "X_LOOKBACK_DAYS": "-1"}
+def test_dagster_definitions_validate_reports_a_bad_lookback(tmp_path: Path) -> None:
+    env = {**os.environ, "X_LOOKBACK_DAYS": "-1", "DAGSTER_HOME": str(tmp_path)}
     result = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m", "x_assets.definitions"],
         cwd=ROOT,
