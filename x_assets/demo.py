@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 
 from . import emulator
+from .clock import utc_today
 from .constants import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SOURCE_FILE,
@@ -48,7 +49,7 @@ def demo_environment(base_url: str) -> Iterator[None]:
 
 
 def run_demo(days: int = 7, out: TextIO = sys.stdout) -> int:
-    today = dt.datetime.now(dt.UTC).date()
+    today = utc_today()
     yesterday = today - dt.timedelta(days=1)
     first = today - dt.timedelta(days=days - 1)
     with emulator.EmulatorServer() as server, demo_environment(server.base_url):

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from .clock import utc_now
 from .resources import XSession
 from .source import AccountSpec
 from .transform import AccountPosts
@@ -121,7 +122,7 @@ def _lookup(caller: Caller, client: XClient, states: list[AccountState], key: st
             for state in batch:
                 state.fail(FAILED, str(exc))
             continue
-        fetched_at = dt.datetime.now(dt.UTC)
+        fetched_at = utc_now()
         # handles are case-insensitive on X, so match them case-insensitively
         found = {(u["id"] if key == "ids" else u["username"]).lower(): u for u in users}
         problems = {str(e.get("value", "")).lower(): e for e in errors}

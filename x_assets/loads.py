@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from .clock import utc_now, utc_today
 from .constants import ACCOUNT_INSIGHTS, SCHEMA, TWEET_INSIGHTS
 from .harvest import (
     FAILED,
@@ -286,7 +287,7 @@ def load_account_insights(
     today: dt.date | None = None,
 ) -> LoadResult:
     """Snapshot every account's profile metrics under the days first..last (yesterday or today)."""
-    check_observable(first, last, today or dt.datetime.now(dt.UTC).date())
+    check_observable(first, last, today or utc_today())
     caller = _caller(x, log)
     session, states, first_resolutions = _open(x, warehouse, log, only, caller)
     observed = [s for s in states if s.user is not None and s.account_id]
@@ -402,7 +403,7 @@ def load_tweet_insights(
     """
     caller = _caller(x, log)
     session, states, first_resolutions = _open(x, warehouse, log, only, caller)
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     budget = ReadBudget(x.max_post_reads)
     readable = [s for s in states if s.account_id is not None and s.status in (OK, PROTECTED)]
     by_ages = x.refresh_policy == "ages"

@@ -1,11 +1,11 @@
 """Notice accounts added to the source file and load their reachable history once."""
 
-import datetime as dt
 import hashlib
 import json
 
 import dagster as dg
 
+from .clock import utc_today
 from .constants import ACCOUNTS_TAG, PARTITIONS_START
 from .dead_runs import release_dead_runs
 from .jobs import tweet_insights_job
@@ -33,7 +33,7 @@ def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> 
     cursor = json.dumps(sorted(current))
     if not new:
         return dg.SensorResult(skip_reason=dg.SkipReason("no new accounts"), cursor=cursor)
-    today = dt.datetime.now(dt.UTC).date()
+    today = utc_today()
     digest = hashlib.sha256(",".join(sorted(new)).encode()).hexdigest()[:16]
     request = dg.RunRequest(
         run_key=f"history-{today}-{digest}",

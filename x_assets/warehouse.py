@@ -21,6 +21,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from .clock import utc_now
 from .constants import SCHEMA
 from .dead_runs import on_run_start
 from .log import Log
@@ -305,7 +306,7 @@ def remember_resolutions(conn: duckdb.DuckDBPyConnection, resolved: dict[str, tu
     if not resolved:
         return
     ensure_table(conn, ACCOUNT_REGISTRY_TABLE, {})
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     conn.executemany(
         f"INSERT INTO {ACCOUNT_REGISTRY_TABLE.qualified} SELECT ?, ?, ?, ? "
         f"WHERE NOT EXISTS (SELECT 1 FROM {ACCOUNT_REGISTRY_TABLE.qualified} WHERE account_key = ?)",

@@ -20,6 +20,7 @@ import pytest
 import requests
 import yaml
 
+from x_assets.clock import ENV_NOW, use_clock
 from x_assets.emulator import DEMO_BEARER_TOKEN, DEMO_OWNER_BEARER_TOKEN, Emulator, EmulatorServer, WorldSpec
 from x_assets.x_api.client import ScopeCredentials, XClient, make_client
 
@@ -27,12 +28,22 @@ from x_assets.x_api.client import ScopeCredentials, XClient, make_client
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 os.environ["no_proxy"] = "127.0.0.1,localhost"
 
-TODAY = dt.datetime.now(dt.UTC).date()
+# The suite runs at one instant: the emulator's world and the connector share this clock, so a
+# suite that crosses 00:00 UTC sees one day throughout (child processes get it as X_ASSETS_NOW).
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+NOW_MS = int(NOW.timestamp() * 1000)
+TODAY = NOW.date()
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock() -> Iterator[None]:
+    with use_clock(lambda: NOW):
+        yield
 
 
 @pytest.fixture
 def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(Emulator(WorldSpec(seed=7, accounts=5, days=40, tweets_per_day=4))) as srv:
+    with EmulatorServer(Emulator(WorldSpec(seed=7, accounts=5, days=40, tweets_per_day=4, now_ms=NOW_MS))) as srv:
         yield srv
 
 
@@ -133,6 +144,7 @@ def project(server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TEST_PRIVATELABS_TOKEN", DEMO_OWNER_BEARER_TOKEN)
     monkeypatch.setenv("X_SOURCE_FILE", str(tmp_path / "x_source.yaml"))
     monkeypatch.setenv("X_DUCKDB_PATH", str(tmp_path / "data" / "warehouse.duckdb"))
+    monkeypatch.setenv(ENV_NOW, NOW.isoformat())  # runs in child processes share the suite's instant
     for name in ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"):
         monkeypatch.delenv(name, raising=False)
     with dg.instance_for_test() as instance:
@@ -179,8 +191,8 @@ def expected_tweet_rows(
             "like_count": 0 if is_retweet else tweet.like_count,
             "reply_count": 0 if is_retweet else tweet.reply_count,
             "quote_count": 0 if is_retweet else tweet.quote_count,
-            "bookmark_count": 0 if is_retweet else tweet.bookmark_count,
-            "impression_count": 0 if is_retweet else tweet.impression_count,
+            "bookmark_count": 0 if is_retweet else tweet.bookmark_count or 0,  # required by X's spec
+            "impression_count": 0 if is_retweet else tweet.impression_count or 0,
         }
     return rows
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from ..clock import utc_now
+
 METRICS = ("retweet_count", "reply_count", "like_count", "quote_count", "bookmark_count", "impression_count")
 TWEET_SCHEMA = pl.Struct(
     {
@@ -78,7 +80,7 @@ class Page:
 
 
 def parse_page(content: bytes) -> Page:
-    fetched_at = dt.datetime.now(dt.UTC)
+    fetched_at = utc_now()
     try:
         body = pl.read_json(content, schema=BODY_SCHEMA)
     except Exception as exc:  # polars raises ComputeError and friends; the bytes are what is wrong
