@@ -176,6 +176,7 @@ def _render_tweets(req: Request, tweets: list[Tweet], reply: Reply) -> tuple[lis
     user_fields = req.fields("user.fields", shapes.USER_FIELDS)
     expansions = req.fields("expansions", shapes.TWEET_EXPANSIONS)
     data = [shapes.render_tweet(world, t, fields) for t in tweets]
+    world.note_served(data)
     extra: dict[str, Any] = {}
     included: list[Tweet] = []
     errors: list[dict[str, Any]] = []

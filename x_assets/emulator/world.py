@@ -151,6 +151,8 @@ class World:
         self.tweets: dict[int, Tweet] = {}
         self.missing_accounts: list[tuple[int, str]] = []  # listed but never existed
         self.deleted_tweet_ids: set[int] = set()
+        # post id -> the public metrics last served for it in a `data` array: what a reader saw last
+        self.served: dict[int, dict[str, int]] = {}
         self.advance_steps = 0
         self._generate()
 
@@ -356,11 +358,17 @@ class World:
             "like_count": tweet.like_count,
             "quote_count": tweet.quote_count,
         }
-        if tweet.bookmark_count is not None:
-            metrics["bookmark_count"] = tweet.bookmark_count
-        if tweet.impression_count is not None:
-            metrics["impression_count"] = tweet.impression_count
+        # X's OpenAPI spec marks both required: a post older than the metric reports 0
+        metrics["bookmark_count"] = tweet.bookmark_count or 0
+        metrics["impression_count"] = tweet.impression_count or 0
         return metrics
+
+    def note_served(self, items: list[dict[str, object]]) -> None:
+        """Remember the public metrics each post of a `data` array was served with."""
+        for item in items:
+            metrics = item.get("public_metrics")
+            if isinstance(metrics, dict):
+                self.served[int(str(item["id"]))] = dict(metrics)
 
     def reachable_counts_since(self, since: dt.date) -> dict[str, int]:
         """Per listed account: reachable posts created on or after `since` (benchmarks' minimum)."""
