@@ -1,10 +1,12 @@
 """A materialization in its own process, for tests that kill it or run two at once.
 
-    python -m x_assets_tests.child_run ASSET FIRST LAST [--pause-in-write SECONDS --signal-file PATH]
+    python -m x_assets_tests.child_run ASSET FIRST LAST [--pause-in-write SECONDS --signal-file PATH
+                                                         --release-file PATH]
 
 The environment (X_API_BASE_URL, X_DUCKDB_PATH, ...) comes from the parent. With --pause-in-write,
 the run stops inside its write transaction (after the slice was deleted and re-inserted, before
-the commit), touches the signal file, and sleeps: the moment a parent kills it or starts a rival.
+the commit), touches the signal file, and sleeps (until the release file exists, if given): the
+moment a parent kills it or starts a rival.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main() -> int:
     parser.add_argument("last")
     parser.add_argument("--pause-in-write", type=float, default=0.0)
     parser.add_argument("--signal-file")
+    parser.add_argument("--release-file", help="end the pause as soon as this file exists")
     args = parser.parse_args()
 
     if args.pause_in_write:
@@ -37,7 +40,9 @@ def main() -> int:
             written = real(*a, **kw)
             if args.signal_file:
                 Path(args.signal_file).write_text("in transaction")
-            time.sleep(args.pause_in_write)
+            deadline = time.monotonic() + args.pause_in_write
+            while time.monotonic() < deadline and not (args.release_file and Path(args.release_file).exists()):
+                time.sleep(0.05)
             return written
 
         loads.write_rows = paused  # type: ignore[assignment]

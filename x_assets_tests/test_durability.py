@@ -106,12 +106,22 @@ def test_sigkill_inside_the_write_transaction_leaves_the_table_as_before(project
 
 
 def test_two_runs_at_once_wait_for_each_other(project: Project, tmp_path: Path) -> None:
-    signal_file = tmp_path / "holding-lock"
-    holder = spawn(project, "--pause-in-write", "3", "--signal-file", str(signal_file))
+    signal_file, release = tmp_path / "holding-lock", tmp_path / "release"
+    holder = spawn(
+        project, "--pause-in-write", "120", "--signal-file", str(signal_file), "--release-file", str(release)
+    )
     wait_for(signal_file, holder)
     rival = spawn(project)
+    assert rival.stdout is not None
+    seen: list[str] = []
+    for line in rival.stdout:  # the holder keeps the lock until the rival says it waits for it
+        seen.append(line)
+        if "is locked by another process; waiting" in line:
+            break
+    release.write_text("go")
     holder_out, _ = holder.communicate(timeout=180)
-    rival_out, _ = rival.communicate(timeout=180)
+    rival_rest, _ = rival.communicate(timeout=180)
+    rival_out = "".join(seen) + rival_rest
     assert holder.returncode == 0, holder_out
     assert rival.returncode == 0, rival_out
     assert "is locked by another process; waiting" in rival_out
