@@ -13,6 +13,7 @@ ENV_REFRESH_POLICY = "X_REFRESH_POLICY"
 ENV_MAX_POST_READS = "X_MAX_POST_READS"
 ENV_MAX_WORKERS = "X_MAX_WORKERS"
 ENV_FOLLOWER_DROP_WARN = "X_FOLLOWER_DROP_WARN"
+ENV_FIRST_DAY = "X_FIRST_DAY"
 
 DEFAULT_API_BASE_URL = "https://api.x.com"
 DEFAULT_SOURCE_FILE = "x_source.yaml"
@@ -23,7 +24,7 @@ DEFAULT_FOLLOWER_DROP_WARN = 0.05  # a day losing more than 5% of followers is w
 GROUP = "x"
 SCHEMA = "x"
 POOL = "x_api"  # one step at a time calls X and writes DuckDB (one writer process)
-PARTITIONS_START = "2024-01-01"
+PARTITIONS_START = "2024-01-01"  # the default first partition (X_FIRST_DAY)
 
 ACCOUNT_INSIGHTS = "account_insights"
 TWEET_INSIGHTS = "tweet_insights"

@@ -8,8 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ from .warehouse import (
     transaction,
     write_rows,
 )
-from .x_api.calls import Caller, CallStats, XCredentialsRefusedError, XTransientError
+from .x_api.calls import Caller, CallStats, XCredentialsRefusedError, XFatalError, XTransientError
 from .x_api.reads import ReadBudget
 
 
@@ -253,6 +254,61 @@ def _open(
     return session, states, first
 
 
+@contextmanager
+def _explained_if_refused(
+    x: XResource,
+    warehouse: Warehouse,
+    log: Log,
+    only: Sequence[str] | None,
+    first: dt.date,
+    last: dt.date,
+    endpoint: str,
+) -> Iterator[None]:
+    """A run X refuses outright (402, 401, a usage cap) still says so in x.account_status for each
+    account and day that has no status yet, so no missing day goes unexplained. A day with a status
+    keeps it: its rows are as that status says."""
+    try:
+        yield
+    except XFatalError as exc:
+        try:
+            _record_refusal(x, warehouse, log, only, days_in(first, last), endpoint, str(exc))
+        except Exception as problem:  # the refusal is the news; a failure to record it must not hide it
+            log.warning(f"the refusal could not be recorded in {ACCOUNT_STATUS_TABLE.qualified}: {problem}")
+        raise
+
+
+def _record_refusal(
+    x: XResource,
+    warehouse: Warehouse,
+    log: Log,
+    only: Sequence[str] | None,
+    days: list[dt.date],
+    endpoint: str,
+    detail: str,
+) -> None:
+    session = x.open()
+    extra = session.source.default_schema
+    with warehouse.connect(log) as conn, transaction(conn):
+        registry = read_registry(conn)
+        states = [
+            AccountState(spec=a, account_id=a.account_id or registry.get(a.key))
+            for a in select_accounts(session, only, log)
+        ]
+        for state in states:
+            state.fail(FAILED, detail[:500])
+        ensure_table(conn, ACCOUNT_STATUS_TABLE, extra)
+        conn.register("_refused", with_default_schema(status_frame(states, days, endpoint), extra).to_arrow())
+        try:
+            conn.execute(
+                f"INSERT INTO {ACCOUNT_STATUS_TABLE.qualified} BY NAME SELECT * FROM _refused AS r WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s "
+                "WHERE s.date = r.date AND s.endpoint = r.endpoint AND (s.account_id = r.account_id "
+                "OR (s.account_id IS NULL AND r.account_id IS NULL AND s.username = r.username)))"
+            )
+        finally:
+            conn.unregister("_refused")
+
+
 def look_up_accounts(x: XResource, warehouse: Warehouse, log: Log) -> list[AccountState]:
     """The configured accounts as X knows them now, through the lookups a run makes; writes nothing.
 
@@ -289,7 +345,8 @@ def load_account_insights(
     """Snapshot every account's profile metrics under the days first..last (yesterday or today)."""
     check_observable(first, last, today or utc_today())
     caller = _caller(x, log)
-    session, states, first_resolutions = _open(x, warehouse, log, only, caller)
+    with _explained_if_refused(x, warehouse, log, only, first, last, ACCOUNT_INSIGHTS):
+        session, states, first_resolutions = _open(x, warehouse, log, only, caller)
     observed = [s for s in states if s.user is not None and s.account_id]
     days = days_in(first, last)
     rows = [{"user": s.user, "account_name": s.account_name, "fetched_at": s.fetched_at} for s in observed]
@@ -401,6 +458,13 @@ def load_tweet_insights(
 
     Accounts are read in parallel by x.max_workers workers, paced by the rate-limit headers.
     """
+    with _explained_if_refused(x, warehouse, log, only, first, last, TWEET_INSIGHTS):
+        return _load_tweet_insights(x, warehouse, first, last, log, only)
+
+
+def _load_tweet_insights(
+    x: XResource, warehouse: Warehouse, first: dt.date, last: dt.date, log: Log, only: Sequence[str] | None
+) -> LoadResult:
     caller = _caller(x, log)
     session, states, first_resolutions = _open(x, warehouse, log, only, caller)
     now = utc_now()

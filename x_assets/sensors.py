@@ -6,9 +6,10 @@ import json
 import dagster as dg
 
 from .clock import utc_today
-from .constants import ACCOUNTS_TAG, PARTITIONS_START
+from .constants import ACCOUNTS_TAG
 from .dead_runs import release_dead_runs
 from .jobs import tweet_insights_job
+from .partitions import daily_partitions
 from .resources import XResource
 from .schedules import RANGE_END_TAG, RANGE_START_TAG
 from .source import SourceConfigError, load_source
@@ -35,9 +36,10 @@ def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> 
         return dg.SensorResult(skip_reason=dg.SkipReason("no new accounts"), cursor=cursor)
     today = utc_today()
     digest = hashlib.sha256(",".join(sorted(new)).encode()).hexdigest()[:16]
+    first = daily_partitions.start.date().isoformat()
     request = dg.RunRequest(
         run_key=f"history-{today}-{digest}",
-        tags={RANGE_START_TAG: PARTITIONS_START, RANGE_END_TAG: today.isoformat(), ACCOUNTS_TAG: ",".join(new)},
+        tags={RANGE_START_TAG: first, RANGE_END_TAG: today.isoformat(), ACCOUNTS_TAG: ",".join(new)},
     )
     context.log.info(f"{len(new)} new account(s): {', '.join(new)}; requesting their history")
     return dg.SensorResult(run_requests=[request], cursor=cursor)

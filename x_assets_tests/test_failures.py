@@ -121,6 +121,28 @@ def test_fatal_answers_fail_fast_without_retry_or_write(project: Project, kind: 
     assert table(project, "tweet_insights") == before
 
 
+def test_a_refused_day_is_explained_without_overwriting_known_days(project: Project) -> None:
+    """A run X refuses outright leaves a 'failed' status where a day had none, and no row."""
+    yesterday = TODAY - dt.timedelta(days=1)
+    assert project.materialize(["tweet_insights"], partition=str(yesterday)).success
+    known = table(project, "account_status")
+    control(project.server, "POST", "/faults", {"kind": "usage_capped"})
+    result = project.materialize(["tweet_insights", "account_insights"], days=(yesterday, TODAY), **FAST)
+    assert not result.success
+    statuses = project.query("SELECT date, endpoint, status, detail FROM x.account_status ORDER BY ALL")
+    refused = [s for s in statuses if s[2] == "failed"]
+    assert {(d, e) for d, e, _, _ in refused} == {
+        (yesterday, "account_insights"),
+        (TODAY, "account_insights"),
+        (TODAY, "tweet_insights"),
+    }
+    assert all("usage-capped" in detail for *_, detail in refused)
+    assert set(known) <= set(table(project, "account_status"))  # yesterday's ok statuses stand
+    assert project.query("SELECT count(*) FROM information_schema.tables WHERE table_name = 'account_insights'") == [
+        (0,)
+    ]  # nothing was written but the explanation
+
+
 def test_refused_override_credentials_are_recorded_not_fatal(project: Project) -> None:
     project.monkeypatch.setenv("TEST_PRIVATELABS_TOKEN", "revoked-token")
     result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
