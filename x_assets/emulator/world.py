@@ -151,8 +151,8 @@ class World:
         self.tweets: dict[int, Tweet] = {}
         self.missing_accounts: list[tuple[int, str]] = []  # listed but never existed
         self.deleted_tweet_ids: set[int] = set()
-        # post id -> the public metrics last served for it in a `data` array: what a reader saw last
-        self.served: dict[int, dict[str, int]] = {}
+        # post id -> (world time, public metrics) each time it was served in a `data` array
+        self.served: dict[int, list[tuple[int, dict[str, int]]]] = {}
         self.advance_steps = 0
         self._generate()
 
@@ -364,11 +364,12 @@ class World:
         return metrics
 
     def note_served(self, items: list[dict[str, object]]) -> None:
-        """Remember the public metrics each post of a `data` array was served with."""
+        """Remember when, and with which public metrics, each post of a `data` array was served."""
+        now = self.now_ms()
         for item in items:
             metrics = item.get("public_metrics")
             if isinstance(metrics, dict):
-                self.served[int(str(item["id"]))] = dict(metrics)
+                self.served.setdefault(int(str(item["id"])), []).append((now, dict(metrics)))
 
     def reachable_counts_since(self, since: dt.date) -> dict[str, int]:
         """Per listed account: reachable posts created on or after `since` (benchmarks' minimum)."""

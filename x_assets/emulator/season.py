@@ -1,0 +1,88 @@
+"""A season of the emulator's world: days lived one after another, as the real service changes.
+
+Each day brings new posts at random seconds of the day (visible once the clock passes them),
+engagement that decays with a post's age (most likes in the first day or two, a long tail after),
+and followers gained and lost. What happens to accounts (renames, suspensions, a handle taken
+by someone else) is up to the caller, through the World's own methods.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from .world import ACTIVE, CAPPED, DAY_MS, SUSPENDED, Tweet, World, _pick_kind, _poisson_like
+
+HALF_LIFE_DAYS = 1.2  # engagement per day halves about every 1.2 days of a post's age
+
+
+class Season:
+    """Lives the world forward one UTC day at a time; deterministic for a seed."""
+
+    def __init__(self, world: World, seed: int, tweets_per_day: float = 3.0) -> None:
+        self.world = world
+        self.rng = random.Random(seed)
+        self.tweets_per_day = tweets_per_day
+        self.appeal: dict[int, float] = {}  # post id -> its likes on its first day, the curve's scale
+
+    def live_day(self, day_start_ms: int) -> list[Tweet]:
+        """Create the day's posts and add the engagement of the day before to every existing post.
+
+        Returns the new posts. The world's clock is the caller's: posts become visible as it passes them.
+        """
+        world, rng = self.world, self.rng
+        with world.lock:
+            self._engage(day_start_ms)
+            posting = [a for a in world.accounts.values() if a.listed and a.state not in (SUSPENDED, CAPPED)]
+            pool = [
+                t
+                for a in posting
+                if not a.is_protected
+                for t in a.tweets[:30]
+                if t.retweeted_id is None and t.created_ms < day_start_ms
+            ]
+            new: list[Tweet] = []
+            for author in posting:
+                count = _poisson_like(rng, self.tweets_per_day)
+                for second in sorted(rng.sample(range(DAY_MS // 1000), count)):
+                    tweet = world._make_tweet(rng, author, day_start_ms + second * 1000, _pick_kind(rng), pool)
+                    if tweet.retweeted_id is None:
+                        # a fresh post starts at zero; its day brings its first engagement
+                        tweet.like_count = tweet.retweet_count = tweet.reply_count = tweet.quote_count = 0
+                        tweet.bookmark_count, tweet.impression_count = 0, 0
+                    new.append(tweet)
+                author.tweets.sort(key=lambda t: t.id, reverse=True)
+            for account in world.accounts.values():
+                if account.state == ACTIVE:
+                    account.followers_count = max(0, account.followers_count + rng.randint(-40, 120))
+                    account.following_count += rng.randint(0, 2)
+                    account.like_count += rng.randint(0, 15)
+                    account.listed_count += rng.randint(0, 1)
+            return new
+
+    def _engage(self, day_start_ms: int) -> None:
+        """The engagement each post gained over the day before day_start_ms, by its age then."""
+        rng = self.rng
+        for tweet in self.world.tweets.values():
+            if tweet.retweeted_id is not None or tweet.created_ms >= day_start_ms:
+                continue
+            appeal = self.appeal.setdefault(tweet.id, rng.lognormvariate(2.5, 1.0))
+            age_days = (day_start_ms - tweet.created_ms) / DAY_MS  # at the end of the day lived
+            share = math.exp(-math.log(2) * max(0.0, age_days - 1) / HALF_LIFE_DAYS)
+            if share < 0.002:
+                continue
+            likes = _around(rng, appeal * share)
+            tweet.like_count += likes
+            tweet.retweet_count += _around(rng, likes * 0.2)
+            tweet.reply_count += _around(rng, likes * 0.08)
+            tweet.quote_count += _around(rng, likes * 0.03)
+            if tweet.bookmark_count is not None:
+                tweet.bookmark_count += _around(rng, likes * 0.1)
+            if tweet.impression_count is not None:
+                tweet.impression_count += _around(rng, likes * 40)
+
+
+def _around(rng: random.Random, mean: float) -> int:
+    """A whole count near mean, never negative, deterministic for the generator's state."""
+    whole = int(mean)
+    return whole + (1 if rng.random() < mean - whole else 0)
