@@ -6,7 +6,6 @@ The Dagster assets and the command line both call these functions.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -36,7 +35,7 @@ from .harvest import (
 from .log import Log
 from .resources import DEFAULT_SCOPE, XResource, XSession
 from .source import AccountSpec, SourceConfigError, refuse_twins
-from .staging import Stager
+from .staging import Stager, staging_folder
 from .tables import (
     ACCOUNT_INSIGHTS_TABLE,
     ACCOUNT_STATUS_TABLE,
@@ -537,7 +536,7 @@ def _load_tweet_insights(
         rows = sum(o.posts.data.height for o in outcomes)
         log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); {progress(i)}")
 
-    with tempfile.TemporaryDirectory(prefix="x_assets_stage_") as stage:
+    with staging_folder(warehouse.database) as stage:
         stager = Stager(stage, session.source.default_schema)
         with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
             futures: dict[Future[list[PostsOutcome]], AccountState] = {pool.submit(read_one, s): s for s in readable}

@@ -6,15 +6,52 @@ fixed cost per expression over several accounts; the final transaction inserts e
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from .dead_runs import process_alive
 from .tables import with_default_schema
 from .transform import AccountPosts, tweets_frame_many
 
 BATCH_ROWS = 50_000  # about 40 MB of posts in memory per batch
+STAGE_FOLDER = ".x_assets_stage"  # beside the warehouse file
+
+
+@contextmanager
+def staging_folder(warehouse_file: str | Path) -> Iterator[Path]:
+    """A folder for one run's staged files, beside the warehouse (on its disk, not in /tmp).
+
+    Its name carries the host and process id, so the next run can tell a folder left by a killed
+    run (gigabytes, for a big backfill) from one still in use, and sweep it.
+    """
+    root = Path(warehouse_file).resolve().parent / STAGE_FOLDER
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_dead_stages(root)
+    folder = Path(tempfile.mkdtemp(prefix=f"{socket.gethostname()}-{os.getpid()}-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_dead_stages(root: Path) -> list[Path]:
+    """Remove the staging folders of processes of this host that no longer run."""
+    host = socket.gethostname()
+    swept = []
+    for folder in root.iterdir():
+        parts = folder.name.rsplit("-", 2)  # host-pid-random (mkdtemp's random part has no "-")
+        if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not process_alive(int(parts[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            swept.append(folder)
+    return swept
 
 
 class Stager:

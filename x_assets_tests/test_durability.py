@@ -97,9 +97,13 @@ def test_sigkill_inside_the_write_transaction_leaves_the_table_as_before(project
     victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL
     assert rows(project) == before  # the deleted and re-inserted slice was never committed
+    stages = Path(project.database).parent / ".x_assets_stage"
+    left = list(stages.iterdir())
+    assert len(left) == 1 and str(victim.pid) in left[0].name and any(left[0].iterdir())  # its staged posts
 
     again = spawn(project)
     assert again.wait(timeout=180) == 0
+    assert list(stages.iterdir()) == []  # the next run swept the dead run's staging folder
     after = rows(project)
     assert after != before and len(after) == len(before)
     assert_no_torn_slice(project)
