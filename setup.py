@@ -25,6 +25,7 @@ setup(
         "dev": [
             "dagster-dg-cli==1.13.*",
             "pytest>=8",
+            "jsonschema>=4.20",  # the emulator's answers against X's OpenAPI spec
             "pytest-timeout>=2.3",
             "playwright>=1.45",
             "ruff==0.17.*",

@@ -7,18 +7,15 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from x_assets.emulator import EmulatorServer
 from x_assets.x_api.client import XClient
 
 from .conftest import account_by_name
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "xapi_samples"
+from .test_openapi import sample
 
 
 def shape(value: Any) -> Any:
@@ -37,10 +34,7 @@ def shape(value: Any) -> Any:
 
 
 def recorded(name: str) -> Any:
-    path = SAMPLES / name
-    if not path.exists():
-        pytest.skip(f"recorded X API samples not found at {SAMPLES} (they live beside the project, in shared/)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(sample(name).read_text(encoding="utf-8"))
 
 
 def test_user_lookups_match_recorded_shapes(server: EmulatorServer, client: XClient) -> None:
