@@ -36,3 +36,5 @@ TWEET_ENGAGEMENT = "tweet_engagement"
 
 # Run tag naming the accounts a run is limited to (the new-account sensor sets it).
 ACCOUNTS_TAG = "x/accounts"
+# Run tag marking the sensor's history runs, so a failed one is requested again.
+HISTORY_TAG = "x/history"

@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from .clock import utc_today
-from .constants import ACCOUNTS_TAG
+from .constants import ACCOUNTS_TAG, HISTORY_TAG
 from .dead_runs import release_dead_runs
 from .jobs import tweet_insights_job
 from .partitions import daily_partitions
@@ -23,26 +23,56 @@ from .tables import BUILTIN_COLUMNS
     description="When accounts appear in the source file, load their reachable posts (up to 3,200) in one run.",
 )
 def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> dg.SensorResult | dg.SkipReason:
-    """One history run for the new accounts only; the others are not read again."""
+    """One history run for the new accounts only; the others are not read again. The accounts of a
+    history run that failed are requested again (with a new run key) at the next evaluation."""
     try:
         source = load_source(x.source_file, reserved_columns=BUILTIN_COLUMNS)
     except SourceConfigError as exc:
         return dg.SkipReason(f"source file unusable, nothing requested: {exc}")
+    state = json.loads(context.cursor) if context.cursor else {}
+    if isinstance(state, list):  # the cursor of earlier versions: the accounts requested
+        state = {"requested": state}
+    requested = set(state.get("requested", []))
+    retried: list[str] = state.get("retried", [])
+    failed = _failed_history_runs(context, set(retried))
+    for run in failed:
+        requested -= set(run.tags.get(ACCOUNTS_TAG, "").split(","))
+        retried.append(run.run_id)
     current = [a.key for a in source.accounts]
-    seen = set(json.loads(context.cursor)) if context.cursor else set()
-    new = [key for key in current if key not in seen]
-    cursor = json.dumps(sorted(current))
+    new = [key for key in current if key not in requested]
+    cursor = json.dumps({"requested": sorted(requested | set(current)), "retried": retried[-200:]})
     if not new:
         return dg.SensorResult(skip_reason=dg.SkipReason("no new accounts"), cursor=cursor)
     today = utc_today()
     digest = hashlib.sha256(",".join(sorted(new)).encode()).hexdigest()[:16]
     first = daily_partitions.start.date().isoformat()
     request = dg.RunRequest(
-        run_key=f"history-{today}-{digest}",
-        tags={RANGE_START_TAG: first, RANGE_END_TAG: today.isoformat(), ACCOUNTS_TAG: ",".join(new)},
+        run_key=f"history-{today}-{digest}-{len(retried)}",  # a retry is a new run, not a duplicate key
+        tags={
+            RANGE_START_TAG: first,
+            RANGE_END_TAG: today.isoformat(),
+            ACCOUNTS_TAG: ",".join(new),
+            HISTORY_TAG: "1",
+        },
     )
-    context.log.info(f"{len(new)} new account(s): {', '.join(new)}; requesting their history")
+    again = f" ({len(failed)} failed history run(s) requested again)" if failed else ""
+    context.log.info(f"{len(new)} new account(s): {', '.join(new)}; requesting their history{again}")
     return dg.SensorResult(run_requests=[request], cursor=cursor)
+
+
+def _failed_history_runs(context: dg.SensorEvaluationContext, seen: set[str]) -> list[dg.DagsterRun]:
+    """History runs that failed or were canceled and were not requested again yet."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a context built without an instance, in a test
+        return []
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            tags={HISTORY_TAG: "1"}, statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+        ),
+        limit=100,
+    )
+    return [run for run in runs if run.run_id not in seen]
 
 
 @dg.sensor(

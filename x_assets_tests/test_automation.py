@@ -22,7 +22,7 @@ from x_assets.tables import (
     TWEET_INSIGHTS_TABLE,
 )
 
-from .conftest import TODAY, Project, account_by_name
+from .conftest import TODAY, Project, account_by_name, control
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +116,7 @@ def test_sensor_requests_history_for_new_accounts_only(project: Project) -> None
     (request,) = result.run_requests
     assert request.tags[ACCOUNTS_TAG] == "username:hoolitech"
     assert request.tags["dagster/asset_partition_range_end"] == str(TODAY)
-    assert "username:hoolitech" in json.loads(result.cursor)
+    assert "username:hoolitech" in json.loads(result.cursor)["requested"]
 
     # the requested run loads only the new account, over its whole reachable history
     start = dt.date.fromisoformat(request.tags["dagster/asset_partition_range_start"])
@@ -131,6 +131,41 @@ def test_sensor_requests_history_for_new_accounts_only(project: Project) -> None
     )
     timeline_paths = [p for p in project.stats()["requests_by_path"] if p.endswith("/tweets")]
     assert timeline_paths == [f"/2/users/{hooli.id}/tweets"]
+
+
+def test_a_failed_history_run_is_requested_again(project: Project) -> None:
+    x = XResource(source_file=str(project.tmp / "x_source.yaml"))
+    project.write_source({"accounts": [{"username": "AcmeNews"}]})
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        result = x_new_accounts_sensor(
+            dg.build_sensor_context(cursor=cursor, resources={"x": x}, instance=project.instance)
+        )
+        assert isinstance(result, dg.SensorResult)
+        return result
+
+    def execute(request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+        # the world's posts span 40 days: a shorter range than the request's keeps the events few
+        start = max(
+            dt.date.fromisoformat(request.tags["dagster/asset_partition_range_start"]), TODAY - dt.timedelta(41)
+        )
+        tags = {k: v for k, v in request.tags.items() if not k.startswith("dagster/asset_partition_range")}
+        return project.materialize(["tweet_insights"], days=(start, TODAY), tags=tags)
+
+    first = tick(None)
+    (request,) = first.run_requests or []
+    control(project.server, "POST", "/faults", {"kind": "credits_depleted"})
+    assert not execute(request).success
+    control(project.server, "DELETE", "/faults")
+    second = tick(first.cursor)
+    (again,) = second.run_requests or []  # before: the account counted as loaded, its history never came
+    assert again.tags[ACCOUNTS_TAG] == "username:acmenews" and again.run_key != request.run_key
+    assert execute(again).success
+    assert not tick(second.cursor).run_requests  # loaded: not requested a third time
+    acme = account_by_name(project.server, "AcmeNews")
+    assert project.query("SELECT count(*) FROM x.tweet_insights")[0][0] == len(
+        project.server.world.visible_tweets(acme)
+    )
 
 
 def test_sensor_skips_an_unusable_source_file(project: Project) -> None:
