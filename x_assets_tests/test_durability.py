@@ -180,5 +180,7 @@ def test_soak_random_faults_and_kills(project: Project, tmp_path: Path) -> None:
     with duckdb.connect(project.database, read_only=True) as conn:
         likes = dict(conn.execute("SELECT tweet_id, like_count FROM x.tweet_insights").fetchall())
     assert likes == {k: v["like_count"] for k, v in truth.items()}
-    assert outcomes, outcomes
+    assert sum(outcomes.values()) == 40
+    plans = {key.split(":")[0] for key in outcomes}
+    assert {"kill", "kill-in-write", "faults", "clean"} <= plans, outcomes  # the soak exercised each
     print(f"soak: 40 runs in {time.monotonic() - started:.0f}s: {dict(outcomes)}")

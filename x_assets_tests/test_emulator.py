@@ -287,7 +287,12 @@ def test_rate_limit_headers_exactly_once_and_enforced(server: EmulatorServer) ->
             429,
             lambda e: e.response.json()["type"].endswith("/usage-capped"),
         ),
-        ({"kind": "credits_depleted"}, tweepy.HTTPException, 402, lambda e: e.response.json()["title"]),
+        (
+            {"kind": "credits_depleted"},
+            tweepy.HTTPException,
+            402,
+            lambda e: e.response.json() == shapes.CREDITS_DEPLETED and e.response.json()["title"] == "CreditsDepleted",
+        ),
         (
             {"kind": "client_not_enrolled"},
             tweepy.Forbidden,

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -114,11 +115,42 @@ def test_fatal_answers_fail_fast_without_retry_or_write(project: Project, kind: 
     result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
     assert not result.success
     assert words in failure_message(result)
-    failure = result.get_step_failure_events()[0].step_failure_data
-    assert failure.user_failure_data is not None  # Failure(allow_retries=False)
     stats = project.stats()
     assert stats["requests_by_path"][timeline] == 1 and stats["faults"] == {kind: 1}  # no retry after it
     assert table(project, "tweet_insights") == before
+
+
+def test_a_fatal_answer_is_not_retried_by_a_dagster_retry_policy(project: Project) -> None:
+    """Failure(allow_retries=False): a job with a retry policy does not retry it (it does retry others)."""
+    from x_assets.assets import tweet_insights
+    from x_assets.partitions import daily_partitions
+
+    job = dg.define_asset_job(
+        "with_retries",
+        selection=["tweet_insights"],
+        partitions_def=daily_partitions,
+        op_retry_policy=dg.RetryPolicy(max_retries=2),
+    )
+    defs = dg.Definitions(assets=[tweet_insights], jobs=[job], resources=project.resources(**FAST))
+
+    def run() -> dg.ExecuteInProcessResult:
+        return defs.resolve_job_def("with_retries").execute_in_process(
+            partition_key=str(TODAY), instance=project.instance, raise_on_error=False
+        )
+
+    def retries(result: dg.ExecuteInProcessResult) -> int:
+        return sum(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+    control(project.server, "POST", "/faults", {"kind": "credits_depleted"})
+    fatal = run()
+    assert not fatal.success and retries(fatal) == 0
+    assert project.stats()["faults"] == {"credits_depleted": 1}
+    control(project.server, "DELETE", "/faults")
+    # an ordinary failure (a failed account) is retried by the same policy: the test can tell them apart
+    acme = account_by_name(project.server, "AcmeNews")
+    control(project.server, "POST", "/faults", {"kind": "server_error", "path": f"/2/users/{acme.id}/tweets"})
+    ordinary = run()
+    assert not ordinary.success and retries(ordinary) == 2
 
 
 def test_a_refused_day_is_explained_without_overwriting_known_days(project: Project) -> None:
