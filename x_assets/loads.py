@@ -185,7 +185,8 @@ def _replace_statuses(
         conn.execute(
             f"DELETE FROM {ACCOUNT_STATUS_TABLE.qualified} AS s WHERE s.endpoint = ? AND s.date BETWEEN ? AND ? "
             "AND EXISTS (SELECT 1 FROM _statuses AS i WHERE i.account_id = s.account_id "
-            "OR (i.account_id IS NULL AND s.account_id IS NULL AND i.username = s.username))",
+            # a status by handle (never resolved, or a run's marker before the handle was resolved)
+            "OR (s.account_id IS NULL AND lower(i.username) = lower(s.username)))",
             [endpoint, days[0], days[1]],
         )
         conn.execute(f"INSERT INTO {ACCOUNT_STATUS_TABLE.qualified} BY NAME SELECT * FROM _statuses")
@@ -242,10 +243,6 @@ def _open(
     accounts = select_accounts(session, only, log)
     with warehouse.connect(log) as conn:
         registry = read_registry(conn)
-        conflicts = default_schema_conflicts(conn, session.source.default_schema)
-    if conflicts:
-        listed = "\n".join(f"  - {c}" for c in conflicts)
-        raise SourceConfigError(f"{session.source.path}: {len(conflicts)} problem(s):\n{listed}")
     refuse_twins(session.source, registry)  # a handle resolved by an earlier run: before any request
     states, first = resolve_accounts(session, accounts, registry, caller)
     # a handle looked up for the first time: before any timeline read or write
@@ -253,8 +250,11 @@ def _open(
     return session, states, first
 
 
+UNFINISHED = "not loaded: the run that was to load this day ended before writing it (see its log)"
+
+
 @contextmanager
-def _explained_if_refused(
+def _explained(
     x: XResource,
     warehouse: Warehouse,
     log: Log,
@@ -263,49 +263,58 @@ def _explained_if_refused(
     last: dt.date,
     endpoint: str,
 ) -> Iterator[None]:
-    """A run X refuses outright (402, 401, a usage cap) still says so in x.account_status for each
-    account and day that has no status yet, so no missing day goes unexplained. A day with a status
-    keeps it: its rows are as that status says."""
+    """No missing day goes unexplained, whatever ends the run.
+
+    Before any request, each account and day without a status gets a 'failed' one saying the run
+    did not finish; the run's own write replaces it. So a run that is killed, crashes in its write
+    or is refused by X (402, 401, a usage cap; its answer then becomes the detail) leaves a status
+    where it left no rows. A day that has a status keeps it: its rows are as that status says.
+    """
+    _mark_unfinished(x, warehouse, log, only, days_in(first, last), endpoint)
     try:
         yield
     except XFatalError as exc:
-        try:
-            _record_refusal(x, warehouse, log, only, days_in(first, last), endpoint, str(exc))
-        except Exception as problem:  # the refusal is the news; a failure to record it must not hide it
-            log.warning(f"the refusal could not be recorded in {ACCOUNT_STATUS_TABLE.qualified}: {problem}")
+        with warehouse.connect(log) as conn:
+            conn.execute(
+                f"UPDATE {ACCOUNT_STATUS_TABLE.qualified} SET detail = ? WHERE endpoint = ? AND date BETWEEN ? AND ? "
+                "AND status = ? AND detail = ?",
+                [str(exc)[:500], endpoint, first, last, FAILED, UNFINISHED],
+            )
         raise
 
 
-def _record_refusal(
+def _mark_unfinished(
     x: XResource,
     warehouse: Warehouse,
     log: Log,
     only: Sequence[str] | None,
     days: list[dt.date],
     endpoint: str,
-    detail: str,
 ) -> None:
     session = x.open()
     extra = session.source.default_schema
     with warehouse.connect(log) as conn, transaction(conn):
+        # before anything is written: a default-schema value the stored columns cannot take
+        conflicts = default_schema_conflicts(conn, extra)
+        if conflicts:
+            listed = "\n".join(f"  - {c}" for c in conflicts)
+            raise SourceConfigError(f"{session.source.path}: {len(conflicts)} problem(s):\n{listed}")
         registry = read_registry(conn)
-        states = [
-            AccountState(spec=a, account_id=a.account_id or registry.get(a.key))
-            for a in select_accounts(session, only, log)
-        ]
+        accounts = select_accounts(session, only, log)
+        states = [AccountState(spec=a, account_id=a.account_id or registry.get(a.key)) for a in accounts]
         for state in states:
-            state.fail(FAILED, detail[:500])
+            state.fail(FAILED, UNFINISHED)
         ensure_table(conn, ACCOUNT_STATUS_TABLE, extra)
-        conn.register("_refused", with_default_schema(status_frame(states, days, endpoint), extra).to_arrow())
+        conn.register("_unfinished", with_default_schema(status_frame(states, days, endpoint), extra).to_arrow())
         try:
             conn.execute(
-                f"INSERT INTO {ACCOUNT_STATUS_TABLE.qualified} BY NAME SELECT * FROM _refused AS r WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s "
-                "WHERE s.date = r.date AND s.endpoint = r.endpoint AND (s.account_id = r.account_id "
-                "OR (s.account_id IS NULL AND r.account_id IS NULL AND s.username = r.username)))"
+                f"INSERT INTO {ACCOUNT_STATUS_TABLE.qualified} BY NAME SELECT * FROM _unfinished AS u "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s "
+                "WHERE s.date = u.date AND s.endpoint = u.endpoint AND (s.account_id = u.account_id "
+                "OR (s.account_id IS NULL AND u.account_id IS NULL AND s.username = u.username)))"
             )
         finally:
-            conn.unregister("_refused")
+            conn.unregister("_unfinished")
 
 
 def look_up_accounts(x: XResource, warehouse: Warehouse, log: Log) -> list[AccountState]:
@@ -344,7 +353,7 @@ def load_account_insights(
     """Snapshot every account's profile metrics under the days first..last (yesterday or today)."""
     check_observable(first, last, today or utc_today())
     caller = _caller(x, log)
-    with _explained_if_refused(x, warehouse, log, only, first, last, ACCOUNT_INSIGHTS):
+    with _explained(x, warehouse, log, only, first, last, ACCOUNT_INSIGHTS):
         session, states, first_resolutions = _open(x, warehouse, log, only, caller)
     observed = [s for s in states if s.user is not None and s.account_id]
     days = days_in(first, last)
@@ -457,7 +466,7 @@ def load_tweet_insights(
 
     Accounts are read in parallel by x.max_workers workers, paced by the rate-limit headers.
     """
-    with _explained_if_refused(x, warehouse, log, only, first, last, TWEET_INSIGHTS):
+    with _explained(x, warehouse, log, only, first, last, TWEET_INSIGHTS):
         return _load_tweet_insights(x, warehouse, first, last, log, only)
 
 

@@ -292,3 +292,22 @@ def test_an_unparseable_partition_key_is_refused_before_anything_runs(project: P
     assert "containing the passed partition key `2026-13-45`" in result.stdout + result.stderr
     assert project.stats()["requests_total"] == 0
     assert not Path(project.database).exists()
+
+
+def test_a_run_that_dies_in_its_write_leaves_its_days_explained(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed")  # inside the write transaction, as a kill -9 would cut it
+
+    day = TODAY - dt.timedelta(days=3)
+    with monkeypatch.context() as patched:
+        patched.setattr(loads, "_replace_statuses", broken)
+        assert not project.materialize(["tweet_insights"], partition=str(day)).success
+    tables = {t for (t,) in project.query("SELECT table_name FROM information_schema.tables")}
+    assert "tweet_insights" not in tables  # the write never committed
+    statuses = project.query("SELECT DISTINCT status, detail FROM x.account_status WHERE date = ?", [day])
+    assert statuses == [("failed", loads.UNFINISHED)]  # no rows, and a status saying why
+    assert project.materialize(["tweet_insights"], partition=str(day)).success
+    left = project.query("SELECT count(*) FROM x.account_status WHERE date = ? AND detail = ?", [day, loads.UNFINISHED])
+    assert left == [(0,)]  # the run that loaded the day replaced every marker
