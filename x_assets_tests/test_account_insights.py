@@ -159,3 +159,15 @@ def test_the_snapshot_nearest_the_end_of_the_day_represents_it(project: Project)
     _pretend_taken(project, TODAY, now - dt.timedelta(minutes=5), 7)
     assert project.materialize(["account_insights"], partition=str(TODAY)).success
     assert _stored_snapshot(project, TODAY)[0] != 7
+
+
+def test_more_than_100_accounts_are_looked_up_100_at_a_time(project: Project) -> None:
+    handles = ["AcmeNews", "GlobexDev"] + [f"nobody_{i}" for i in range(148)]
+    project.write_source({"accounts": [{"username": h} for h in handles]})
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    assert project.stats()["requests"] == {"GET /2/users/by": 2}  # 150 handles, 100 per request
+    assert project.query("SELECT count(*) FROM x.account_insights") == [(2,)]
+    assert project.query("SELECT count(*) FROM x.account_status WHERE status = 'not_found'") == [(148,)]
+    # the next run looks the two resolved accounts up by id, and the others by handle again
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    assert project.stats()["requests"] == {"GET /2/users/by": 4, "GET /2/users": 1}

@@ -111,3 +111,14 @@ def test_stop_ends_a_long_wait_at_once(server: EmulatorServer, client: XClient) 
     worker.join(timeout=10)
     assert not worker.is_alive() and time.monotonic() - started < 10
     assert type(outcome[0]).__name__ == "RunStoppedError"
+
+
+def test_429s_without_a_reset_back_off_to_a_60_second_cap_then_give_up(server: EmulatorServer, client: XClient) -> None:
+    control(server, "POST", "/faults", {"kind": "rate_limit", "reset_in": None})  # every request, no header
+    clock = FakeClock()
+    caller = Caller(clock.policy(max_attempts=5, backoff_seconds=1.0), CallStats(), Log())
+    with pytest.raises(XTransientError, match="still rate limited"):
+        caller.call(client, "GET /2/users/by", "lookup", lambda: client.tweepy_client.get_users(usernames=["A"]))
+    assert len(clock.slept) == 10  # max_attempts + 5 waits, then the 11th 429 ends it
+    assert max(clock.slept) <= 60 and clock.slept[-1] >= 30  # doubled up to the cap, jitter in the upper half
+    assert control(server, "GET", "/stats")["faults"] == {"rate_limit": 11}

@@ -134,3 +134,33 @@ def test_sigterm_ends_a_run_waiting_out_a_rate_limit_within_seconds(project: Pro
     if Path(project.database).exists():
         tables = project.query("SELECT table_name FROM information_schema.tables WHERE table_name = 'tweet_insights'")
         assert not tables or project.query("SELECT count(*) FROM x.tweet_insights") == [(0,)]
+
+
+def test_the_x_api_pool_runs_one_step_at_a_time(project: Project, tmp_path: Path) -> None:
+    home = shipped_home(tmp_path)
+    control(project.server, "POST", "/latency", {"latency_ms": 1500})  # the first run holds the pool a while
+    first = materialize(project, home)
+    second = None
+    try:
+        deadline = time.monotonic() + 120
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            while not instance.event_log_storage.get_concurrency_info("x_api").active_slot_count:
+                assert first.poll() is None and time.monotonic() < deadline, "the first run never took the slot"
+                time.sleep(0.1)
+            second = materialize(project, home, asset="tweet_insights")
+            waited = False
+            while first.poll() is None and time.monotonic() < deadline:
+                info = instance.event_log_storage.get_concurrency_info("x_api")
+                assert info.active_slot_count <= 1  # never two steps in the pool
+                waited = waited or info.pending_step_count >= 1  # the second run's step queued behind it
+                time.sleep(0.1)
+        assert waited, "the second run's step never waited for the pool"
+        control(project.server, "POST", "/latency", {"latency_ms": 0})
+        out_first, _ = first.communicate(timeout=120)
+        out_second, _ = second.communicate(timeout=120)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert first.returncode == 0, out_first[-2000:]
+    assert second.returncode == 0, out_second[-2000:]

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from x_assets.assets import account_insights
 from x_assets.cli import main as cli_main
 from x_assets.definitions import SettingsError
+from x_assets.warehouse import Warehouse
 
 from .conftest import TODAY, Project
 
@@ -100,3 +103,25 @@ def test_validate_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
 def test_cli_validate_exit_code(tmp_path: Path) -> None:
     (tmp_path / "x_source.yaml").write_text("accounts:\n  - username: AcmeNews\n")
     assert cli_main(["validate", str(tmp_path / "x_source.yaml")]) == 0
+
+
+def test_a_lock_held_past_the_wait_limit_fails_with_a_sentence(project: Project) -> None:
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    resources = {**project.resources(), "warehouse": Warehouse(database=project.database, lock_timeout_seconds=1.0)}
+    hold = f"import duckdb, time; c = duckdb.connect({project.database!r}); print('held', flush=True); time.sleep(30)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)  # another writer
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = dg.materialize(
+            [account_insights],
+            resources=resources,
+            partition_key=str(TODAY),
+            instance=project.instance,
+            raise_on_error=False,
+        )
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "stayed locked by another process for 1s" in message
