@@ -94,8 +94,10 @@ class Stats:
         with self._lock:
             self.faults[kind] += 1
 
-    def record_reads(self, tweet_ids: list[str], user_ids: list[str]) -> None:
-        day = dt.datetime.now(dt.UTC).date().isoformat()
+    def record_reads(self, tweet_ids: list[str], user_ids: list[str], now_ms: int | None = None) -> None:
+        """X bills a post or user once per UTC day: the day of the emulator's clock (now_ms)."""
+        now = dt.datetime.now(dt.UTC) if now_ms is None else dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC)
+        day = now.date().isoformat()
         with self._lock:
             self.posts_returned += len(tweet_ids)
             self.users_returned += len(user_ids)

@@ -175,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self._call(handler, args, query, credential)
         emu.stats.record_request(route, path, label, reply.status)
         if reply.status == 200:
-            emu.stats.record_reads(reply.tweet_ids, reply.user_ids)
+            emu.stats.record_reads(reply.tweet_ids, reply.user_ids, emu.world.now_ms())
         self._json(reply.status, reply.body, headers)
 
     def _call(self, handler: Any, args: tuple[str, ...], query: str, credential: Credential) -> api.Reply:
