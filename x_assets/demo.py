@@ -1,4 +1,4 @@
-"""The demo: the bundled emulator, both assets for recent days, into DuckDB, then a summary.
+"""The demo: the bundled emulator lives a few simulated weeks, loaded day by day into DuckDB; then a summary.
 
 Runs the same asset code and jobs as production; only X_API_BASE_URL and the demo
 credentials point at the emulator.
@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 
 from . import emulator
-from .clock import utc_today
+from .clock import use_clock, utc_today
 from .constants import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SOURCE_FILE,
@@ -26,6 +26,7 @@ from .constants import (
     ENV_DUCKDB_PATH,
     ENV_SOURCE_FILE,
 )
+from .emulator.season import Season
 from .schedules import RANGE_END_TAG, RANGE_START_TAG
 
 DEMO_ENV = {
@@ -48,36 +49,56 @@ def demo_environment(base_url: str) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def run_demo(days: int = 7, out: TextIO = sys.stdout) -> int:
+def run_demo(days: int = 7, season_days: int = 21, out: TextIO = sys.stdout) -> int:
+    """A simulated season of season_days ending today, so the charts have curves: each day the
+    emulator's world lives a day (posts, engagement, followers) and the daily job loads it the next
+    morning at 00:30, as the schedule would; then today's snapshot and a lookback over the last days."""
     today = utc_today()
-    yesterday = today - dt.timedelta(days=1)
+    start = today - dt.timedelta(days=season_days)
     first = today - dt.timedelta(days=days - 1)
-    with emulator.EmulatorServer() as server, demo_environment(server.base_url):
+    start_ms = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+    world_spec = emulator.WorldSpec(now_ms=start_ms)
+    with emulator.EmulatorServer(emulator.Emulator(world_spec)) as server, demo_environment(server.base_url):
+        world = server.world
+
+        def at(day: dt.date, hour: int = 0, minute: int = 0) -> None:
+            world.set_now_ms(int(dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC).timestamp() * 1000))
+
+        def now() -> dt.datetime:
+            return dt.datetime.fromtimestamp(world.now_ms() / 1000, tz=dt.UTC)
+
         print(f"emulator: {server.base_url}", file=out)
         from .definitions import build_defs
 
         defs = build_defs()  # built after the environment points at the emulator
         instance = dg.DagsterInstance.ephemeral()
         daily, lookback = defs.resolve_job_def("x_daily_job"), defs.resolve_job_def("tweet_insights_job")
-        snapshot = [dg.AssetKey("account_insights"), dg.AssetKey("account_daily_growth")]
+        season = Season(world, seed=7)
 
         def run(label: str, job: dg.JobDefinition, **kwargs: object) -> bool:
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
                 **kwargs,  # type: ignore[arg-type]
             )
             print(f"{label}: {'success' if result.success else 'FAILED'}", file=out)
             return result.success
 
-        # Yesterday's and today's snapshots, with a day of activity on the emulator between them,
-        # so that account_daily_growth has consecutive days to compare.
-        ok = run(f"account snapshot {yesterday}", daily, partition_key=str(yesterday), asset_selection=snapshot)
-        server.world.advance()
-        ok &= run(f"account snapshot {today}", daily, partition_key=str(today), asset_selection=snapshot)
-        tags = {RANGE_START_TAG: str(first), RANGE_END_TAG: str(today)}
-        ok &= run(f"posts and engagement {first}..{today}", lookback, tags=tags)
+        ok = True
+        with use_clock(now):
+            for i in range(season_days):
+                day = start + dt.timedelta(days=i)
+                at(day)
+                season.live_day(world.now_ms())
+                at(day + dt.timedelta(days=1), 0, 30)  # the daily schedule's tick
+                ok &= run(f"day {day}: snapshot, posts, growth, engagement", daily, partition_key=str(day))
+            at(today, 12)
+            season.live_day(int(dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC).timestamp() * 1000))
+            snapshot = [dg.AssetKey("account_insights"), dg.AssetKey("account_daily_growth")]
+            ok &= run(f"account snapshot {today}", daily, partition_key=str(today), asset_selection=snapshot)
+            tags = {RANGE_START_TAG: str(first), RANGE_END_TAG: str(today)}
+            ok &= run(f"posts and engagement {first}..{today} (the lookback)", lookback, tags=tags)
         print_summary(os.environ[ENV_DUCKDB_PATH], out)
     return 0 if ok else 1
 

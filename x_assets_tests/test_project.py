@@ -54,7 +54,7 @@ def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None
     (tmp_path / "x_source.yaml").write_text((ROOT / "x_source.yaml").read_text(encoding="utf-8"))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_PROXY": "127.0.0.1"}
     result = subprocess.run(
-        [sys.executable, "-m", "x_assets.cli", "demo", "--days", "3"],
+        [sys.executable, "-m", "x_assets.cli", "demo", "--days", "3", "--season-days", "3"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -65,8 +65,8 @@ def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None
     out = result.stdout
     assert "account_insights" in out and "tweet_insights" in out and "FAILED" not in out
     counts = dict(re.findall(r"x\.(\w+): (\d+) rows", out))
-    # 10 configured; the suspended and the missing one have no row; yesterday and today
-    assert int(counts["account_insights"]) == 16 == int(counts["account_daily_growth"])
+    # 10 configured; the suspended and the missing one have no row; three simulated days and today
+    assert int(counts["account_insights"]) == 8 * 4 == int(counts["account_daily_growth"])
     assert int(counts["tweet_insights"]) > 100
     assert int(counts["tweet_engagement"]) == int(counts["tweet_insights"])
     for chart in ("followers.png", "weekly_engagement.png"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 
-from .world import ACTIVE, CAPPED, DAY_MS, SUSPENDED, Tweet, World, _pick_kind, _poisson_like
+from .world import CAPPED, DAY_MS, SUSPENDED, Tweet, World, _pick_kind, _poisson_like
 
 HALF_LIFE_DAYS = 1.2  # engagement per day halves about every 1.2 days of a post's age
 
@@ -53,7 +53,7 @@ class Season:
                     new.append(tweet)
                 author.tweets.sort(key=lambda t: t.id, reverse=True)
             for account in world.accounts.values():
-                if account.state == ACTIVE:
+                if account.listed and account.state != SUSPENDED:
                     account.followers_count = max(0, account.followers_count + rng.randint(-40, 120))
                     account.following_count += rng.randint(0, 2)
                     account.like_count += rng.randint(0, 15)
