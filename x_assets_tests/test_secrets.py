@@ -28,14 +28,14 @@ def all_text(project: Project, capfd: pytest.CaptureFixture[str], *runs: object)
     for run in runs:
         texts.extend(repr(r) for r in project.instance.all_logs(run.run_id))  # type: ignore[attr-defined]
     if Path(project.database).exists():
-        texts.append(repr(project.query("SELECT * FROM x.account_status")))
+        for (name,) in project.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'x'"):
+            texts.append(repr(project.query(f"SELECT * FROM x.{name}")))
     return "\n".join(texts)
 
 
-@pytest.mark.parametrize("ending", ["\r", "\n", "\r\n", "  "])
-def test_tokens_with_line_ends_work_and_never_leak(
-    project: Project, capfd: pytest.CaptureFixture[str], ending: str
-) -> None:
+def use_secret_tokens(project: Project, ending: str = "") -> None:
+    """The emulator knows two secret tokens (the default one, PrivateLabs' own); the environment
+    holds them, each followed by ending."""
     control(project.server, "POST", "/credentials", {"label": "secret-default", "bearer_token": SECRET})
     private = account_by_name(project.server, "PrivateLabs")
     control(
@@ -46,6 +46,25 @@ def test_tokens_with_line_ends_work_and_never_leak(
     )
     project.monkeypatch.setenv("X_BEARER_TOKEN", SECRET + ending)
     project.monkeypatch.setenv("TEST_PRIVATELABS_TOKEN", OWNER_SECRET + ending)
+
+
+def test_secrets_never_reach_logs_metadata_or_tables(project: Project, capfd: pytest.CaptureFixture[str]) -> None:
+    use_secret_tokens(project)
+    ok = project.materialize(["tweet_insights", "account_insights"], partition=str(TODAY))
+    assert ok.success
+    control(project.server, "POST", "/faults", {"kind": "unauthorized"})
+    failed = project.materialize(["tweet_insights"], partition=str(TODAY))
+    assert not failed.success
+    blob = all_text(project, capfd, ok, failed)  # one read of stdout and stderr, then logs and tables
+    assert SECRET not in blob and OWNER_SECRET not in blob
+    assert "refused the credentials" in blob  # the failure itself was logged
+
+
+@pytest.mark.parametrize("ending", ["\r", "\n", "\r\n", "  "])
+def test_tokens_with_line_ends_work_and_never_leak(
+    project: Project, capfd: pytest.CaptureFixture[str], ending: str
+) -> None:
+    use_secret_tokens(project, ending)
     result = project.materialize(["tweet_insights"], partition=str(TODAY))
     assert result.success
     by_credential = project.stats()["requests_by_credential"]
