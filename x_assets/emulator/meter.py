@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 from collections import Counter
@@ -56,7 +57,9 @@ class RateLimiter:
         headers = {
             "x-rate-limit-limit": str(limit),
             "x-rate-limit-remaining": str(max(0, limit - used)),
-            "x-rate-limit-reset": str(int(start + self.window_s)),
+            # the epoch second by which the window has turned over: rounded up, or a client that
+            # waits until it could still arrive early and get a 429
+            "x-rate-limit-reset": str(math.ceil(start + self.window_s)),
         }
         return allowed, headers
 
