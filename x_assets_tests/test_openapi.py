@@ -16,13 +16,21 @@ import jsonschema
 import pytest
 import requests
 
-from x_assets.emulator import DEMO_BEARER_TOKEN, EmulatorServer
+from x_assets.emulator import DEMO_BEARER_TOKEN, EmulatorServer, shapes
 from x_assets.x_api.payloads import parse_page, posts_of
 from x_assets.x_api.reads import EXPANSIONS, TWEET_FIELDS, USER_FIELDS
 
 from .conftest import account_by_name, control
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "xapi_samples"
+RECORDED = (
+    "get_me.json",
+    "get_tweet__id_1293593516040269825.json",
+    "get_tweets__ids_1293593516040269825_1293595870563381249.json",
+    "get_user__username_Twitter.json",
+    "get_users__usernames_Twitter_TwitterDev.json",
+    "get_users_tweets__id_783214.json",
+)
 
 
 def sample(name: str) -> Path:
@@ -100,21 +108,20 @@ def test_tweet_lookups_as_the_connector_asks_validate(server: EmulatorServer, sp
 
 
 def test_bodies_are_encoded_as_x_encodes_them(server: EmulatorServer) -> None:
+    # X's recorded bodies, byte for byte: compact UTF-8, emoji as upper-case surrogate-pair escapes
+    for name in RECORDED:
+        recorded = sample(name).read_bytes().strip()
+        assert shapes.encode(json.loads(recorded)) == recorded, name
     acme = account_by_name(server, "AcmeNews")
     params = {"tweet.fields": ",".join(TWEET_FIELDS), "max_results": "100"}
     raw = get(server, f"/2/users/{acme.id}/tweets", **params).content
-    assert raw.isascii()  # non-ASCII escaped as \\uXXXX
-    assert b"\\ud83d" in raw.lower() or b"\\ud83e" in raw.lower()  # emoji as surrogate pairs
-    assert b", " not in raw[:200] and b": " not in raw[:200]  # compact
-    recorded = sample("get_users_tweets__id_783214.json").read_bytes()
-    assert recorded.isascii()
+    assert raw == shapes.encode(json.loads(raw))
+    assert b"\\uD83" in raw  # an emoji, escaped as X escapes it
+    assert "é".encode() in raw or "日".encode() in raw or "ש".encode() in raw  # BMP text stays UTF-8
 
 
 def test_the_page_parser_reads_real_recorded_bodies() -> None:
-    for name in (
-        "get_users_tweets__id_783214.json",
-        "get_tweets__ids_1293593516040269825_1293595870563381249.json",
-    ):
+    for name in ("get_users_tweets__id_783214.json", *[n for n in RECORDED if n.startswith("get_tweets__")]):
         content = sample(name).read_bytes()
         truth = json.loads(content)
         page = parse_page(content)

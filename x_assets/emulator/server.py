@@ -104,8 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        # As X encodes its bodies: compact, non-ASCII escaped as \uXXXX, non-BMP as surrogate pairs.
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = shapes.encode(body)  # as X encodes its bodies
         self._send(status, payload, "application/json; charset=utf-8", headers)
 
     def _read_json(self) -> Any:
@@ -222,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.dumps(shapes.UNAUTHORIZED).encode()
             else:
                 reply = self._call(handler, args, query, credential)
-                body = json.dumps(reply.body, separators=(",", ":")).encode()
+                body = shapes.encode(reply.body)
             self._send(200, body[: max(1, len(body) // 2)], "application/json; charset=utf-8", headers)
         elif kind == "reset":
             self.close_connection = True

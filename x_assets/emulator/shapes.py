@@ -6,6 +6,8 @@ notes); problem types use the api.twitter.com form that real payloads carry.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from .world import Account, Tweet, World, iso_ms
@@ -238,3 +240,18 @@ SERVER_ERROR_HTML = (
     "<!DOCTYPE html><html><head><title>Over capacity</title></head>"
     "<body><h1>Something is technically wrong.</h1></body></html>"
 )
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def encode(body: Any) -> bytes:
+    """JSON bytes as X writes them (seen in the recorded bodies): compact, UTF-8, with characters
+    beyond the BMP (emoji) escaped as surrogate pairs in upper-case hex, e.g. \\uD83E\\uDD41."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return _ASTRAL.sub(_surrogate_pair, text).encode()
+
+
+def _surrogate_pair(match: re.Match[str]) -> str:
+    code = ord(match.group()) - 0x10000
+    return f"\\u{0xD800 + (code >> 10):04X}\\u{0xDC00 + (code & 0x3FF):04X}"
