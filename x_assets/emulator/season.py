@@ -26,13 +26,13 @@ class Season:
         self.appeal: dict[int, float] = {}  # post id -> its likes on its first day, the curve's scale
 
     def live_day(self, day_start_ms: int) -> list[Tweet]:
-        """Create the day's posts and add the engagement of the day before to every existing post.
+        """Create the day's posts, then give every post the engagement it gains over the day.
 
-        Returns the new posts. The world's clock is the caller's: posts become visible as it passes them.
+        Returns the new posts. The world's clock is the caller's: posts become visible as it passes
+        them, and a run after the day has ended sees each post with its engagement so far.
         """
         world, rng = self.world, self.rng
         with world.lock:
-            self._engage(day_start_ms)
             posting = [a for a in world.accounts.values() if a.listed and a.state not in (SUSPENDED, CAPPED)]
             pool = [
                 t
@@ -58,16 +58,20 @@ class Season:
                     account.following_count += rng.randint(0, 2)
                     account.like_count += rng.randint(0, 15)
                     account.listed_count += rng.randint(0, 1)
+            self._engage(day_start_ms + DAY_MS)
             return new
 
-    def _engage(self, day_start_ms: int) -> None:
-        """The engagement each post gained over the day before day_start_ms, by its age then."""
-        rng = self.rng
+    def _engage(self, day_end_ms: int) -> None:
+        """The engagement each post gains over the day ending at day_end_ms, by its age then."""
+        rng, accounts = self.rng, self.world.accounts
         for tweet in self.world.tweets.values():
-            if tweet.retweeted_id is not None or tweet.created_ms >= day_start_ms:
+            if tweet.retweeted_id is not None or tweet.created_ms >= day_end_ms:
                 continue
-            appeal = self.appeal.setdefault(tweet.id, rng.lognormvariate(2.5, 1.0))
-            age_days = (day_start_ms - tweet.created_ms) / DAY_MS  # at the end of the day lived
+            if tweet.id not in self.appeal:  # first-day likes: about one per 150 followers, spread wide
+                followers = accounts[tweet.author_id].followers_count
+                self.appeal[tweet.id] = rng.lognormvariate(0.0, 0.8) * max(1.0, followers / 150)
+            appeal = self.appeal[tweet.id]
+            age_days = (day_end_ms - tweet.created_ms) / DAY_MS  # at the end of the day lived
             share = math.exp(-math.log(2) * max(0.0, age_days - 1) / HALF_LIFE_DAYS)
             if share < 0.002:
                 continue
