@@ -164,3 +164,43 @@ def test_charts_of_a_single_day_keep_a_sane_axis(project: Project, caplog: pytes
     assert "MAXTICKS" not in caplog.text
     for chart in ("followers.png", "weekly_engagement.png"):
         assert (project.tmp / "data" / "charts" / chart).read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_followers_at_time_is_the_latest_snapshot_on_or_before_the_post(project: Project) -> None:
+    first = TODAY - dt.timedelta(days=9)
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    assert project.materialize(["tweet_insights"], days=(first, TODAY)).success
+    acme = account_by_name(project.server, "AcmeNews")
+    # snapshots kept from runs on earlier days (X keeps no history, so they are written as those runs did)
+    snapshots = {
+        TODAY - dt.timedelta(days=8): 1_000,
+        TODAY - dt.timedelta(days=5): 2_000,
+        TODAY - dt.timedelta(days=2): 3_000,
+    }
+    with duckdb.connect(project.database) as conn:
+        for day, followers in snapshots.items():
+            conn.execute(
+                "INSERT INTO x.account_insights BY NAME SELECT * REPLACE (?::DATE AS date, ? AS followers_count) "
+                "FROM x.account_insights WHERE account_id = ? AND date = ?",
+                [day, followers, str(acme.id), TODAY],
+            )
+    snapshots[TODAY] = project.query(
+        "SELECT followers_count FROM x.account_insights WHERE account_id = ? AND date = ?", [str(acme.id), TODAY]
+    )[0][0]
+    assert project.materialize(["tweet_engagement"], days=(first, TODAY)).success
+    rows = project.query(
+        "SELECT created_date, followers_at_time, followers_date, engagement, engagement_rate FROM x.tweet_engagement "
+        "WHERE account_id = ?",
+        [str(acme.id)],
+    )
+    seen_dates = set()
+    for created, followers, followers_date, engagement, rate in rows:
+        earlier = [d for d in snapshots if d <= created]
+        if not earlier:
+            assert followers is None and followers_date is None and rate is None
+            continue
+        latest = max(earlier)
+        assert (followers, followers_date) == (snapshots[latest], latest), created
+        assert abs(rate - engagement / snapshots[latest]) < 1e-12
+        seen_dates.add(latest)
+    assert len(seen_dates) >= 3  # posts fell between several snapshots: each was matched to its own
