@@ -18,11 +18,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from .log import Log
+from .log import Log, NullLog
 
 HOST_TAG = "x_assets/host"
 PID_TAG = "x_assets/pid"
-UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+UNFINISHED_STATUSES = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
 def process_alive(pid: int) -> bool:
@@ -54,7 +54,11 @@ def release_dead_runs(instance: dg.DagsterInstance, log: Log, run_ids: list[str]
     whose machine is gone). Returns the runs released.
     """
     here = socket.gethostname()
-    filters = dg.RunsFilter(statuses=UNFINISHED, run_ids=run_ids) if run_ids else dg.RunsFilter(statuses=UNFINISHED)
+    filters = (
+        dg.RunsFilter(statuses=UNFINISHED_STATUSES, run_ids=run_ids)
+        if run_ids
+        else dg.RunsFilter(statuses=UNFINISHED_STATUSES)
+    )
     released = []
     for run in instance.get_runs(filters=filters):
         pid = run.tags.get(PID_TAG, "")
@@ -80,12 +84,4 @@ def on_run_start(context: dg.InitResourceContext) -> None:
     if context.instance is None or not context.run_id:
         return
     record_run_process(context.instance, context.run_id)
-    release_dead_runs(context.instance, context.log or _NullLog())
-
-
-class _NullLog:
-    def info(self, msg: str) -> None:
-        pass
-
-    def warning(self, msg: str) -> None:
-        pass
+    release_dead_runs(context.instance, context.log or NullLog())

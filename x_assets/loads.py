@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from .clock import utc_now, utc_today
-from .constants import ACCOUNT_INSIGHTS, SCHEMA, TWEET_INSIGHTS
+from .constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
 from .harvest import (
     FAILED,
     INCOMPLETE,
@@ -32,7 +32,7 @@ from .harvest import (
     refresh_posts,
     resolve_accounts,
 )
-from .log import Log
+from .log import Log, NullLog
 from .resources import DEFAULT_SCOPE, XResource, XSession
 from .source import AccountSpec, SourceConfigError, refuse_twins
 from .staging import Stager, staging_folder
@@ -53,6 +53,7 @@ from .warehouse import (
     frame,
     read_registry,
     remember_resolutions,
+    table_exists,
     transaction,
     write_rows,
 )
@@ -300,7 +301,7 @@ def _mark_unfinished(
             listed = "\n".join(f"  - {c}" for c in conflicts)
             raise SourceConfigError(f"{session.source.path}: {len(conflicts)} problem(s):\n{listed}")
         registry = read_registry(conn)
-        accounts = select_accounts(session, only, log)
+        accounts = select_accounts(session, only, NullLog())  # _open says which accounts it skips
         states = [AccountState(spec=a, account_id=a.account_id or registry.get(a.key)) for a in accounts]
         for state in states:
             state.fail(FAILED, UNFINISHED)
@@ -396,11 +397,7 @@ def _closer_snapshots(warehouse: Warehouse, log: Log, snapshots: pl.DataFrame) -
     the next day never replaces the 00:30 snapshot, while a later one during the day does."""
     table = ACCOUNT_INSIGHTS_TABLE.qualified
     with warehouse.connect(log) as conn:
-        ((exists,),) = conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-            [SCHEMA, ACCOUNT_INSIGHTS_TABLE.name],
-        ).fetchall()
-        if not exists or not snapshots.height:
+        if not snapshots.height or not table_exists(conn, ACCOUNT_INSIGHTS_TABLE):
             return pl.DataFrame(schema={"date": pl.Date, "account_id": pl.String, "fetched_at": UTC_TS})
         conn.register("_observed", snapshots.select("date", "account_id", "fetched_at").to_arrow())
         try:

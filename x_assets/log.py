@@ -6,3 +6,13 @@ from typing import Protocol
 class Log(Protocol):
     def info(self, msg: str) -> None: ...
     def warning(self, msg: str) -> None: ...
+
+
+class NullLog:
+    """A Log that says nothing: for a step whose words another step already said."""
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        pass

@@ -34,6 +34,7 @@ from .derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, derive
 from .emulator import DEMO_BEARER_TOKEN, Emulator, EmulatorServer, WorldSpec
 from .emulator.season import Season
 from .emulator.world import ACTIVE, DAY_MS, PROTECTED, SUSPENDED
+from .log import NullLog
 from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE
 
 METRICS = ("like_count", "reply_count", "quote_count", "bookmark_count", "impression_count")
@@ -378,7 +379,7 @@ class SeasonRun:
         warehouse = Warehouse(database=str(copy))
         first, last = self.start - dt.timedelta(days=400), self.start + dt.timedelta(days=self.config.days)
         for derivation in (ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT):
-            derive(warehouse, _Quiet(), derivation, first, last, {"client": "season"})
+            derive(warehouse, NullLog(), derivation, first, last, {"client": "season"})
         problems = []
         with duckdb.connect(str(copy), read_only=True) as conn:
             for name, before in stored.items():
@@ -403,14 +404,6 @@ def _duplicates(conn: duckdb.DuckDBPyConnection) -> list[str]:
         if count:
             problems.append(f"{table.name}: {count} key(s) stored twice")
     return problems
-
-
-class _Quiet:
-    def info(self, msg: str) -> None:
-        pass
-
-    def warning(self, msg: str) -> None:
-        pass
 
 
 @contextmanager

@@ -288,14 +288,18 @@ def frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pl.D
     return conn.sql(sql, params=params).pl()
 
 
+def table_exists(conn: duckdb.DuckDBPyConnection, table: Table) -> bool:
+    """Whether the table was created; asks without creating, so a read-only connection may ask too."""
+    ((count,),) = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [SCHEMA, table.name]
+    ).fetchall()
+    return bool(count)
+
+
 def read_registry(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Account key -> id, as first resolved; empty before any run. Creates nothing, so a read-only
     connection may ask too."""
-    ((exists,),) = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-        [SCHEMA, ACCOUNT_REGISTRY_TABLE.name],
-    ).fetchall()
-    if not exists:
+    if not table_exists(conn, ACCOUNT_REGISTRY_TABLE):
         return {}
     rows = conn.execute(f"SELECT account_key, account_id FROM {ACCOUNT_REGISTRY_TABLE.qualified}").fetchall()
     return {key: account_id for key, account_id in rows}
