@@ -138,7 +138,9 @@ def test_sigterm_ends_a_run_waiting_out_a_rate_limit_within_seconds(project: Pro
 
 def test_the_x_api_pool_runs_one_step_at_a_time(project: Project, tmp_path: Path) -> None:
     home = shipped_home(tmp_path)
-    control(project.server, "POST", "/latency", {"latency_ms": 1500})  # the first run holds the pool a while
+    # The emulator holds the first run's requests until the second run's step has queued: a gate, not a guess
+    # at how long a loaded machine takes to start the second CLI.
+    control(project.server, "POST", "/latency", {"latency_ms": 600_000})
     first = materialize(project, home)
     second = None
     try:
@@ -148,14 +150,19 @@ def test_the_x_api_pool_runs_one_step_at_a_time(project: Project, tmp_path: Path
                 assert first.poll() is None and time.monotonic() < deadline, "the first run never took the slot"
                 time.sleep(0.1)
             second = materialize(project, home, asset="tweet_insights")
-            waited = False
-            while first.poll() is None and time.monotonic() < deadline:
+            while True:
                 info = instance.event_log_storage.get_concurrency_info("x_api")
                 assert info.active_slot_count <= 1  # never two steps in the pool
-                waited = waited or info.pending_step_count >= 1  # the second run's step queued behind it
+                if info.pending_step_count >= 1:  # the second run's step queued behind the first
+                    break
+                assert first.poll() is None, "the first run ended while the gate was closed"
+                assert second.poll() is None, (second.stdout.read() if second.stdout else "")[-2000:]
+                assert time.monotonic() < deadline, "the second run's step never waited for the pool"
                 time.sleep(0.1)
-        assert waited, "the second run's step never waited for the pool"
-        control(project.server, "POST", "/latency", {"latency_ms": 0})
+            control(project.server, "POST", "/latency", {"latency_ms": 0})
+            while first.poll() is None and time.monotonic() < deadline:
+                assert instance.event_log_storage.get_concurrency_info("x_api").active_slot_count <= 1
+                time.sleep(0.1)
         out_first, _ = first.communicate(timeout=120)
         out_second, _ = second.communicate(timeout=120)
     finally:

@@ -138,7 +138,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str, query: str) -> None:
         emu = self.emulator
         if emu.latency_ms:
-            time.sleep(emu.latency_ms / 1000)
+            # Re-read the latency while waiting, so a test can hold requests in flight ("a gate")
+            # and release them by lowering it, instead of guessing how long a slow machine needs.
+            started = time.monotonic()
+            while (left := emu.latency_ms / 1000 - (time.monotonic() - started)) > 0:
+                time.sleep(min(left, 0.05))
         resolved = api.resolve(path)
         if resolved is None:
             emu.stats.record_request("unknown", path, None, 404)
