@@ -39,5 +39,7 @@ setup(
             "x-assets-emulator=x_assets.emulator.cli:main",
             "x-assets=x_assets.cli:main",
         ],
+        # `dg list components` lists x_assets.XSourceComponent wherever x_assets is installed.
+        "dagster_dg_cli.registry_modules": ["x_assets = x_assets"],
     },
 )

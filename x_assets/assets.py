@@ -1,15 +1,17 @@
 """The two tables, as daily-partitioned assets that write their own slices."""
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 
-from .checks import CheckInput, check_specs, run_checks
-from .constants import ACCOUNT_INSIGHTS, ACCOUNTS_TAG, GROUP, POOL, TWEET_INSIGHTS
+from .checks import CHECKS, CheckInput, check_specs, run_checks
+from .constants import ACCOUNT_INSIGHTS, ACCOUNTS_TAG, TWEET_INSIGHTS
 from .loads import LoadResult, PastObservationError, load_account_insights, load_tweet_insights
 from .markdown import markdown_table
+from .names import DEFAULT_SOURCE, SourceNames
 from .partitions import daily_partitions
 from .resources import XResource
 from .source import SourceConfigError
@@ -26,17 +28,18 @@ DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
 )
 
 
-def table_asset(table: Table) -> dict[str, Any]:
+def table_asset(names: SourceNames, table: Table) -> dict[str, Any]:
     """What every table asset shares: UTC days, one run per backfill, the x_api pool, its schema."""
     return {
+        "key": names.key(table.name),
         "partitions_def": daily_partitions,
         "backfill_policy": dg.BackfillPolicy.single_run(),
-        "group_name": GROUP,
-        "pool": POOL,
+        "group_name": names.group,
+        "pool": names.pool,
         "kinds": KINDS,
         "metadata": {
             "dagster/column_schema": table.table_schema(),
-            "dagster/table_name": f"warehouse.{table.qualified}",
+            "dagster/table_name": f"warehouse.{table.in_schema(names.schema).qualified}",
             "partition_expr": table.date_column,
         },
     }
@@ -52,6 +55,11 @@ def _only_accounts(context: dg.AssetExecutionContext) -> list[str] | None:
     return [key for key in tag.split(",") if key] if tag else None
 
 
+def source_resources(names: SourceNames, context: dg.AssetExecutionContext) -> tuple[XResource, Warehouse]:
+    """The source's own X access and warehouse (each source has its own resource keys)."""
+    return getattr(context.resources, names.x_resource), getattr(context.resources, names.warehouse_resource)
+
+
 def _run(
     context: dg.AssetExecutionContext,
     x: XResource,
@@ -64,10 +72,12 @@ def _run(
         session = x.open()
         first, last = window(context)
         if endpoint not in session.source.endpoints:
-            context.log.warning(f"{endpoint} is not among the endpoints of {session.source.path}; nothing read")
+            # Nothing read, nothing written: the checks have no slice to judge, and say so.
+            reason = f"{endpoint} is not among the endpoints of {session.source.path}"
+            context.log.warning(f"{reason}; nothing read")
             return dg.MaterializeResult(
                 metadata={"skipped": f"{endpoint} disabled in {session.source.path}"},
-                check_results=_checks(x, warehouse, table, first, last, [], context),
+                check_results=skipped_checks(context, table, reason),
             )
         result = load(first, last)
     except (SourceConfigError, PastObservationError, XFatalError, DuplicateKeyError, WarehouseError) as exc:
@@ -88,6 +98,19 @@ def _run(
     )
 
 
+def skipped_checks(context: dg.AssetExecutionContext, table: Table, reason: str) -> list[dg.AssetCheckResult]:
+    return [
+        dg.AssetCheckResult(
+            check_name=check.name,
+            passed=True,
+            severity=check.severity,
+            metadata={"offending_rows": 0, "skipped": reason},
+            description=f"Nothing written, nothing to check: {reason}.",
+        )
+        for check in CHECKS[table.name]
+    ]
+
+
 def _checks(
     x: XResource,
     warehouse: Warehouse,
@@ -98,7 +121,8 @@ def _checks(
     context: dg.AssetExecutionContext,
 ) -> list[dg.AssetCheckResult]:
     with warehouse.connect(context.log) as conn:
-        results = run_checks(CheckInput(conn, table, first, last, states, x.follower_drop_warn))
+        stored = warehouse.table(table)
+        results = run_checks(CheckInput(conn, stored, first, last, states, x.follower_drop_warn))
     for result in results:
         if not result.passed:
             level = context.log.error if result.severity == dg.AssetCheckSeverity.ERROR else context.log.warning
@@ -107,33 +131,47 @@ def _checks(
     return results
 
 
-@dg.asset(
-    **table_asset(ACCOUNT_INSIGHTS_TABLE),
-    check_specs=check_specs(ACCOUNT_INSIGHTS),
-    freshness_policy=DAILY_FRESHNESS,
-)
-def account_insights(context: dg.AssetExecutionContext, x: XResource, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Daily snapshot per account: followers, following, total posts, lists and likes given."""
-    return _run(
-        context,
-        x,
-        warehouse,
-        ACCOUNT_INSIGHTS_TABLE,
-        lambda first, last: load_account_insights(x, warehouse, first, last, context.log, _only_accounts(context)),
+@functools.cache  # one set of objects per source, however often the definitions are assembled
+def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    """One source's two tables, read from X: account_insights and tweet_insights."""
+    resource_keys = {names.x_resource, names.warehouse_resource}
+
+    @dg.asset(
+        **table_asset(names, ACCOUNT_INSIGHTS_TABLE),
+        check_specs=check_specs(names.key(ACCOUNT_INSIGHTS)),
+        freshness_policy=DAILY_FRESHNESS,
+        required_resource_keys=resource_keys,
     )
+    def account_insights(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Daily snapshot per account: followers, following, total posts, lists and likes given."""
+        x, warehouse = source_resources(names, context)
+        return _run(
+            context,
+            x,
+            warehouse,
+            ACCOUNT_INSIGHTS_TABLE,
+            lambda first, last: load_account_insights(x, warehouse, first, last, context.log, _only_accounts(context)),
+        )
+
+    @dg.asset(
+        **table_asset(names, TWEET_INSIGHTS_TABLE),
+        check_specs=check_specs(names.key(TWEET_INSIGHTS)),
+        freshness_policy=DAILY_FRESHNESS,
+        required_resource_keys=resource_keys,
+    )
+    def tweet_insights(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """One row per post, by UTC creation day: text, language, flags and engagement counts."""
+        x, warehouse = source_resources(names, context)
+        return _run(
+            context,
+            x,
+            warehouse,
+            TWEET_INSIGHTS_TABLE,
+            lambda first, last: load_tweet_insights(x, warehouse, first, last, context.log, _only_accounts(context)),
+        )
+
+    return account_insights, tweet_insights
 
 
-@dg.asset(
-    **table_asset(TWEET_INSIGHTS_TABLE),
-    check_specs=check_specs(TWEET_INSIGHTS),
-    freshness_policy=DAILY_FRESHNESS,
-)
-def tweet_insights(context: dg.AssetExecutionContext, x: XResource, warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per post, by UTC creation day: text, language, flags and engagement counts."""
-    return _run(
-        context,
-        x,
-        warehouse,
-        TWEET_INSIGHTS_TABLE,
-        lambda first, last: load_tweet_insights(x, warehouse, first, last, context.log, _only_accounts(context)),
-    )
+# The project's default source, under the names it has always had.
+account_insights, tweet_insights = build_table_assets(DEFAULT_SOURCE)

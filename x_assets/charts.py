@@ -105,20 +105,20 @@ def _small_multiples(title: str, series: Series, limit: int = 12) -> bytes:
     return _png(figure)
 
 
-def followers_chart(conn: duckdb.DuckDBPyConnection, last: dt.date) -> bytes:
+def followers_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> bytes:
     """Followers over time, one line per account, up to the day last (UTC)."""
     rows = conn.execute(
-        f"SELECT account_name, date, followers_count FROM {ACCOUNT_INSIGHTS_TABLE.qualified} "
+        f"SELECT account_name, date, followers_count FROM {ACCOUNT_INSIGHTS_TABLE.in_schema(schema).qualified} "
         "WHERE date <= ? AND followers_count IS NOT NULL ORDER BY account_name, date",
         [last],
     ).fetchall()
     return _small_multiples("Followers per account (daily snapshots, UTC)", _series(rows))
 
 
-def weekly_engagement_chart(conn: duckdb.DuckDBPyConnection, last: dt.date) -> bytes:
+def weekly_engagement_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> bytes:
     """Engagement of each account's posts, summed per ISO week of creation, up to the day last."""
     rows = conn.execute(
-        f"SELECT account_name, week, sum(engagement) FROM {TWEET_ENGAGEMENT_TABLE.qualified} "
+        f"SELECT account_name, week, sum(engagement) FROM {TWEET_ENGAGEMENT_TABLE.in_schema(schema).qualified} "
         "WHERE created_date <= ? GROUP BY ALL ORDER BY account_name, week",
         [last],
     ).fetchall()

@@ -39,6 +39,10 @@ class CheckInput:
     def window(self) -> str:
         return f'"{self.table.date_column}" BETWEEN $first AND $last'
 
+    def sibling(self, table: Table) -> Table:
+        """Another table of the same source's schema."""
+        return table.in_schema(self.table.schema)
+
     def rows(self, sql: str, **params: Any) -> pl.DataFrame:
         given = {"first": self.first, "last": self.last, **params}
         # DuckDB refuses named parameters a statement does not use
@@ -89,7 +93,7 @@ def _unexplained_accounts(c: CheckInput) -> pl.DataFrame:
             SELECT e.date, e.account_id, e.username FROM e
             WHERE NOT EXISTS (SELECT 1 FROM {c.table.qualified} AS t
                               WHERE t.account_id = e.account_id AND t."{c.table.date_column}" = e.date)
-              AND NOT EXISTS (SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s
+              AND NOT EXISTS (SELECT 1 FROM {c.sibling(ACCOUNT_STATUS_TABLE).qualified} AS s
                               WHERE s.endpoint = $endpoint AND s.date = e.date
                                 AND (s.account_id = e.account_id OR (e.account_id IS NULL AND s.username = e.username))
                                 AND (s.status <> 'ok' OR NOT $ok_needs_rows))
@@ -116,7 +120,7 @@ def _inconsistent_retweets(c: CheckInput) -> pl.DataFrame:
 
 
 def _follower_drops(c: CheckInput) -> pl.DataFrame:
-    table = ACCOUNT_INSIGHTS_TABLE.qualified
+    table = c.sibling(ACCOUNT_INSIGHTS_TABLE).qualified
     return c.rows(
         f"""
         SELECT t.date, t.account_id, t.username, p.followers_count AS previous_day,
@@ -133,7 +137,7 @@ def _follower_drops(c: CheckInput) -> pl.DataFrame:
 
 def _incomplete_slices(c: CheckInput) -> pl.DataFrame:
     return c.rows(
-        f"SELECT date, account_id, username, detail FROM {ACCOUNT_STATUS_TABLE.qualified} "
+        f"SELECT date, account_id, username, detail FROM {c.sibling(ACCOUNT_STATUS_TABLE).qualified} "
         "WHERE endpoint = $endpoint AND date BETWEEN $first AND $last AND status = $incomplete "
         "ORDER BY date, username",
         endpoint=c.table.name,
@@ -145,7 +149,7 @@ _UNIQUE = Check("unique_key", "No two rows share the table's key.", ERROR, _dupl
 _NON_NEGATIVE = Check("no_negative_counts", "No count is negative.", ERROR, _negative_counts)
 _ACCOUNTED = Check(
     "accounts_accounted_for",
-    "Every configured account has rows on every day of the slice, or x.account_status says why not.",
+    "Every configured account has rows on every day of the slice, or the account_status table says why not.",
     ERROR,
     _unexplained_accounts,
 )
@@ -184,11 +188,11 @@ CHECKS: dict[str, tuple[Check, ...]] = {
 }
 
 
-def check_specs(asset: str) -> list[dg.AssetCheckSpec]:
+def check_specs(asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     # Blocking errors keep derived assets from reading a slice that broke a rule.
     return [
         dg.AssetCheckSpec(check.name, asset=asset, description=check.description, blocking=check.severity == ERROR)
-        for check in CHECKS[asset]
+        for check in CHECKS[asset.path[-1]]
     ]
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 import warnings
 
-from .constants import DEFAULT_DUCKDB_PATH, DEFAULT_SOURCE_FILE, ENV_DUCKDB_PATH, ENV_SOURCE_FILE
+from .constants import DEFAULT_DUCKDB_PATH, DEFAULT_SOURCE_FILE, ENV_DUCKDB_PATH, ENV_SOURCE_FILE, SCHEMA
 from .source import SourceConfigError, load_source, refuse_twins
 from .tables import BUILTIN_COLUMNS
 
@@ -41,6 +41,9 @@ def _main(argv: list[str] | None = None) -> int:
     )
     summary = sub.add_parser("summary", help="print what the tables hold")
     summary.add_argument("--database", default=os.environ.get(ENV_DUCKDB_PATH, DEFAULT_DUCKDB_PATH))
+    summary.add_argument(
+        "--source", action="append", default=[], help="a source's technical name (default: x, the default source)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "validate":
@@ -61,8 +64,13 @@ def _main(argv: list[str] | None = None) -> int:
         return _release_dead_runs(args.run_id)
     if args.command == "summary":
         from .demo import print_summary
+        from .read import SourceReadError
 
-        print_summary(args.database)
+        try:
+            print_summary(args.database, sources=tuple(args.source) or (SCHEMA,))
+        except SourceReadError as exc:
+            print(f"x-assets: {exc}", file=sys.stderr)
+            return 2
         return 0
     from .demo import run_demo
 

@@ -23,6 +23,8 @@ DEFAULT_FOLLOWER_DROP_WARN = 0.05  # a day losing more than 5% of followers is w
 
 GROUP = "x"
 SCHEMA = "x"
+# A source's technical name: its DuckDB schema, asset-key prefix and the stem of its job names.
+IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 POOL = "x_api"  # one step at a time calls X and writes DuckDB (one writer process)
 PARTITIONS_START = "2024-01-01"  # the default first partition (X_FIRST_DAY)
 
@@ -36,5 +38,5 @@ TWEET_ENGAGEMENT = "tweet_engagement"
 
 # Run tag naming the accounts a run is limited to (the new-account sensor sets it).
 ACCOUNTS_TAG = "x/accounts"
-# Run tag marking the sensor's history runs, so a failed one is requested again.
+# Run tag marking the sensor's history runs (its value: the source's name), so a failed one is requested again.
 HISTORY_TAG = "x/history"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from .assets import account_insights, tweet_insights
 from .constants import (
     DEFAULT_API_BASE_URL,
     DEFAULT_DUCKDB_PATH,
@@ -25,21 +25,19 @@ from .constants import (
     ENV_REFRESH_POLICY,
     ENV_SOURCE_FILE,
 )
-from .derived_assets import account_daily_growth, tweet_engagement
-from .jobs import tweet_insights_job, x_daily_job
-from .resources import XResource, env_or_none
-from .schedules import lookback_days, x_daily_schedule, x_tweet_lookback_schedule
-from .sensors import x_dead_runs_sensor, x_new_accounts_sensor
+from .names import DEFAULT_SOURCE
+from .resources import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, XResource, env_or_none
+from .schedules import lookback_days
+from .sensors import x_dead_runs_sensor
+from .source_defs import source_definitions
 from .warehouse import Warehouse
+
+# Sources added with `dg scaffold defs x_assets.XSourceComponent <name>` land here.
+DEFS_FOLDER = Path(__file__).parent / "defs"
 
 
 class SettingsError(ValueError):
     """An environment setting is unusable; the message names the variable and what it accepts."""
-
-
-MAX_WORKERS = 64  # beyond this, parallel workers only wait for each other's rate-limit windows
-MAX_AGE_DAYS = 365
-MAX_POST_READS = 10**9
 
 
 def _whole(env: str, raw: str, low: int, high: int, what: str) -> int:
@@ -105,18 +103,28 @@ def build_resources(**x_settings: Any) -> dict[str, dg.ConfigurableResource]:
     }
 
 
-def build_defs(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
-    """The project's Definitions; resources default to the ones configured from the environment."""
-    return dg.Definitions(
-        assets=[account_insights, tweet_insights, account_daily_growth, tweet_engagement],
-        jobs=[x_daily_job, tweet_insights_job],
-        schedules=[x_daily_schedule, x_tweet_lookback_schedule],
-        sensors=[x_new_accounts_sensor, x_dead_runs_sensor],
-        resources=resources if resources is not None else build_resources(),
-        # One process per run: the steps share the x_api pool (one at a time) anyway, a step
-        # subprocess only adds start-up time, and a run's process id then tells whether it lives.
-        executor=dg.in_process_executor,
-    )
+def build_defs(
+    resources: dict[str, dg.ConfigurableResource] | None = None, defs_folder: Path | None = DEFS_FOLDER
+) -> dg.Definitions:
+    """The project's Definitions: the default source (configured from the environment, under the
+    names it has always had), every source added under defs/ (dg scaffold defs), and the
+    instance-wide dead-run sensor."""
+    resources = resources if resources is not None else build_resources()
+    default = source_definitions(DEFAULT_SOURCE, resources["x"], resources["warehouse"])  # type: ignore[arg-type]
+    extra = {k: v for k, v in resources.items() if k not in ("x", "warehouse")}
+    parts = [
+        default,
+        dg.Definitions(
+            sensors=[x_dead_runs_sensor],
+            resources=extra,
+            # One process per run: the steps share the x_api pool (one at a time) anyway, a step
+            # subprocess only adds start-up time, and a run's process id then tells whether it lives.
+            executor=dg.in_process_executor,
+        ),
+    ]
+    if defs_folder is not None and any(defs_folder.glob("*/defs.yaml")):
+        parts.append(dg.load_from_defs_folder(path_within_project=defs_folder))
+    return dg.Definitions.merge(*parts)
 
 
 defs = build_defs()

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import TextIO
 
 import dagster as dg
-import duckdb
 
 from . import emulator
 from .clock import use_clock, utc_today
@@ -25,8 +24,10 @@ from .constants import (
     ENV_BEARER_TOKEN,
     ENV_DUCKDB_PATH,
     ENV_SOURCE_FILE,
+    SCHEMA,
 )
 from .emulator.season import Season
+from .read import SourceTables, open_source
 from .schedules import RANGE_END_TAG, RANGE_START_TAG
 
 DEMO_ENV = {
@@ -103,44 +104,46 @@ def run_demo(days: int = 7, season_days: int = 21, out: TextIO = sys.stdout) -> 
     return 0 if ok else 1
 
 
-def print_summary(database: str, out: TextIO = sys.stdout) -> None:
-    with duckdb.connect(database, read_only=True) as conn:
-        print(f"\nDuckDB {database}:", file=out)
-        tables = {
-            n for (n,) in conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'x'").fetchall()
-        }
-        for table in (
-            "account_insights",
-            "tweet_insights",
-            "account_status",
-            "account_daily_growth",
-            "tweet_engagement",
-        ):
-            if table in tables:
-                count = conn.execute(f"SELECT count(*) FROM x.{table}").fetchone()
-                print(f"  x.{table}: {count[0] if count else 0} rows", file=out)
-            else:
-                print(f"  x.{table}: not materialized yet", file=out)
+def print_summary(database: str, out: TextIO | None = None, sources: tuple[str, ...] = (SCHEMA,)) -> None:
+    """What each source's tables hold; raises SourceReadError (a sentence) when they cannot be read."""
+    for name in sources:
+        with open_source(name, database) as source:
+            _print_source(source, out or sys.stdout)
+
+
+def _print_source(source: SourceTables, out: TextIO) -> None:
+    schema = source.schema
+    tables = set(source.tables())
+    print(f"\nDuckDB {source.database}, source {source.name} (schema {schema}):", file=out)
+    for table in ("account_insights", "tweet_insights", "account_status", "account_daily_growth", "tweet_engagement"):
+        if table in tables:
+            count = source.conn.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()
+            print(f"  {schema}.{table}: {count[0] if count else 0} rows", file=out)
+        else:
+            print(f"  {schema}.{table}: not materialized yet", file=out)
+    if "account_insights" in tables:
         print("\nLatest account snapshot:", file=out)
-        rows = conn.execute(
-            "SELECT account_name, username, followers_count, tweet_count, like_count FROM x.account_insights "
-            "WHERE date = (SELECT max(date) FROM x.account_insights) ORDER BY followers_count DESC"
+        rows = source.conn.execute(
+            f"SELECT account_name, username, followers_count, tweet_count, like_count FROM {schema}.account_insights "
+            f"WHERE date = (SELECT max(date) FROM {schema}.account_insights) ORDER BY followers_count DESC"
         ).fetchall()
         for name, username, followers, tweets, likes in rows:
             print(
                 f"  {name:<24} @{username:<14} followers {followers:>9,}  posts {tweets:>7,}  likes given {likes:>7,}",
                 file=out,
             )
+    if "tweet_insights" in tables:
         print("\nPosts per account (loaded days):", file=out)
-        rows = conn.execute(
-            "SELECT account_name, count(*), sum(is_retweet::INT), sum(like_count) FROM x.tweet_insights "
+        rows = source.conn.execute(
+            f"SELECT account_name, count(*), sum(is_retweet::INT), sum(like_count) FROM {schema}.tweet_insights "
             "GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()
         for name, posts, retweets, likes in rows:
             print(f"  {name:<24} {posts:>6} posts ({retweets} retweets), {likes or 0:>9,} likes", file=out)
+    if "account_status" in tables:
         print("\nAccounts not fully loaded:", file=out)
-        rows = conn.execute(
-            "SELECT DISTINCT endpoint, username, status, detail FROM x.account_status WHERE status <> 'ok' "
+        rows = source.conn.execute(
+            f"SELECT DISTINCT endpoint, username, status, detail FROM {schema}.account_status WHERE status <> 'ok' "
             "ORDER BY 2, 1"
         ).fetchall()
         for endpoint, username, status, detail in rows:

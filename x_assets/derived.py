@@ -25,12 +25,19 @@ from .tables import (
 )
 from .warehouse import Warehouse, ensure_table, frame, transaction
 
-TOP_TWEETS_VIEW = f"{SCHEMA}.top_tweets_weekly"
+TOP_TWEETS_VIEW_NAME = "top_tweets_weekly"
+TOP_TWEETS_VIEW = f"{SCHEMA}.{TOP_TWEETS_VIEW_NAME}"  # the default source's
 TOP_TWEETS_PER_WEEK = 3
+
+
+def top_tweets_view(schema: str) -> str:
+    return f"{schema}.{TOP_TWEETS_VIEW_NAME}"
+
 
 # Each account's snapshots in order; lag() finds the previous one however many days back it is,
 # and the changes cover exactly that span (a gap is reported, never filled in).
-_GROWTH_SQL = f"""
+# The queries name their tables as {account_insights}, {tweet_insights}, ... in the source's schema.
+_GROWTH_SQL = """
 SELECT date, account_id, username, account_name, followers_count,
        previous_date,
        (date - previous_date)::INTEGER AS days_since_previous,
@@ -38,7 +45,7 @@ SELECT date, account_id, username, account_name, followers_count,
        following_count - previous_following AS following_change,
        tweet_count - previous_tweets AS tweets_posted,
        like_count - previous_likes AS likes_given,
-       listed_count - previous_listed AS listed_change{{extra}}
+       listed_count - previous_listed AS listed_change{extra}
 FROM (
     SELECT *,
            lag(date) OVER w AS previous_date,
@@ -47,7 +54,7 @@ FROM (
            lag(tweet_count) OVER w AS previous_tweets,
            lag(like_count) OVER w AS previous_likes,
            lag(listed_count) OVER w AS previous_listed
-    FROM {ACCOUNT_INSIGHTS_TABLE.qualified}
+    FROM {account_insights}
     WHERE date <= $last
     WINDOW w AS (PARTITION BY account_id ORDER BY date)
 )
@@ -56,7 +63,7 @@ WHERE date BETWEEN $first AND $last
 
 # The follower count "at the time" is the latest snapshot taken on or before the post's day;
 # an ASOF join finds it without scanning every snapshot per post.
-_ENGAGEMENT_SQL = f"""
+_ENGAGEMENT_SQL = """
 SELECT t.created_date, t.tweet_id, t.account_id, t.username, t.account_name, t.created_at,
        date_trunc('week', t.created_date)::DATE AS week,
        t.is_retweet,
@@ -67,19 +74,19 @@ SELECT t.created_date, t.tweet_id, t.account_id, t.username, t.account_name, t.c
        CASE WHEN a.followers_count > 0 THEN
          (coalesce(t.like_count, 0) + coalesce(t.own_retweet_count, 0)
           + coalesce(t.reply_count, 0) + coalesce(t.quote_count, 0)) / a.followers_count
-       END AS engagement_rate{{extra}}
-FROM {TWEET_INSIGHTS_TABLE.qualified} AS t
-ASOF LEFT JOIN {ACCOUNT_INSIGHTS_TABLE.qualified} AS a
+       END AS engagement_rate{extra}
+FROM {tweet_insights} AS t
+ASOF LEFT JOIN {account_insights} AS a
   ON t.account_id = a.account_id AND t.created_date >= a.date
 WHERE t.created_date BETWEEN $first AND $last
 """
 
-_TOP_TWEETS_VIEW_SQL = f"""
-CREATE OR REPLACE VIEW {TOP_TWEETS_VIEW} AS
+_TOP_TWEETS_VIEW_SQL = """
+CREATE OR REPLACE VIEW {top_tweets_view} AS
 SELECT week, account_id, username, account_name, tweet_id, created_at, engagement, engagement_rate,
        row_number() OVER (PARTITION BY account_id, week ORDER BY engagement DESC, tweet_id) AS rank_in_week
-FROM {TWEET_ENGAGEMENT_TABLE.qualified}
-QUALIFY rank_in_week <= {TOP_TWEETS_PER_WEEK}
+FROM {tweet_engagement}
+QUALIFY rank_in_week <= {per_week}
 """
 
 
@@ -88,11 +95,17 @@ class Derivation:
     table: Table
     source: Table
     sql: str
-    after: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    after: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None  # (connection, schema)
 
 
-def _create_top_tweets_view(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(_TOP_TWEETS_VIEW_SQL)
+def _names(schema: str) -> dict[str, str]:
+    """The tables a derivation's SQL names, in one source's schema."""
+    tables = (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE)
+    return {t.name: t.in_schema(schema).qualified for t in tables} | {"top_tweets_view": top_tweets_view(schema)}
+
+
+def _create_top_tweets_view(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
+    conn.execute(_TOP_TWEETS_VIEW_SQL.format(per_week=TOP_TWEETS_PER_WEEK, **_names(schema)))
 
 
 ACCOUNT_DAILY_GROWTH = Derivation(ACCOUNT_DAILY_GROWTH_TABLE, ACCOUNT_INSIGHTS_TABLE, _GROWTH_SQL)
@@ -117,17 +130,18 @@ def derive(
     default_schema: dict[str, Any],
 ) -> DerivedResult:
     """Recompute the days first..last of a derived table from the stored tables, in one transaction."""
-    table = derivation.table
+    table = warehouse.table(derivation.table)
     date = f'"{table.date_column}"'
     prefix = "t." if derivation.source is TWEET_INSIGHTS_TABLE else ""
     extra = "".join(f', {prefix}"{name}"' for name in default_schema)
     with warehouse.connect(log) as conn, transaction(conn):
         # The stored tables may not exist yet (nothing loaded): an empty table derives an empty window.
         for source in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, table):
-            ensure_table(conn, source, default_schema)
+            ensure_table(conn, warehouse.table(source), default_schema)
         conn.execute(f"DELETE FROM {table.qualified} WHERE {date} BETWEEN ? AND ?", [first, last])
         params = {"first": first, "last": last}
-        conn.execute(f"INSERT INTO {table.qualified} BY NAME {derivation.sql.format(extra=extra)}", params)
+        sql = derivation.sql.format(extra=extra, **_names(warehouse.schema_name))
+        conn.execute(f"INSERT INTO {table.qualified} BY NAME {sql}", params)
         ((rows, accounts),) = conn.execute(
             f"SELECT count(*), count(DISTINCT account_id) FROM {table.qualified} WHERE {date} BETWEEN ? AND ?",
             [first, last],
@@ -138,6 +152,6 @@ def derive(
             [first, last],
         )
         if derivation.after is not None:
-            derivation.after(conn)
+            derivation.after(conn, warehouse.schema_name)
     log.info(f"{table.name} {first}..{last}: {rows} row(s) for {accounts} account(s)")
     return DerivedResult(table, (first, last), int(rows), int(accounts), preview)

@@ -1,6 +1,7 @@
 """Insights computed from the two tables: follower growth and post engagement, with charts."""
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -8,41 +9,45 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from .assets import account_insights, table_asset, tweet_insights, window
+from .assets import build_table_assets, source_resources, table_asset, window
 from .charts import followers_chart, markdown_image, save_chart, weekly_engagement_chart
-from .derived import ACCOUNT_DAILY_GROWTH, TOP_TWEETS_VIEW, TWEET_ENGAGEMENT, Derivation, derive
+from .derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, Derivation, derive, top_tweets_view
 from .markdown import markdown_table
-from .resources import XResource
+from .names import DEFAULT_SOURCE, SourceNames
 from .source import SourceConfigError, load_source
 from .tables import BUILTIN_COLUMNS
-from .warehouse import Warehouse, WarehouseError, frame
+from .warehouse import WarehouseError, frame
 
 CHARTS_FOLDER = "charts"
 
 
 def _derive(
     context: dg.AssetExecutionContext,
-    x: XResource,
-    warehouse: Warehouse,
+    names: SourceNames,
     derivation: Derivation,
-    chart: Callable[[duckdb.DuckDBPyConnection, dt.date], bytes],
+    chart: Callable[[duckdb.DuckDBPyConnection, str, dt.date], bytes],
     chart_name: str,
-    extra: Callable[[duckdb.DuckDBPyConnection, dt.date], dict[str, Any]] | None = None,
+    extra: Callable[[duckdb.DuckDBPyConnection, str, dt.date], dict[str, Any]] | None = None,
 ) -> dg.MaterializeResult:
+    x, warehouse = source_resources(names, context)
     try:
-        default_schema = load_source(x.source_file, reserved_columns=BUILTIN_COLUMNS).default_schema
+        # Pure SQL over stored tables: the source file is read for its default-schema columns only,
+        # so an unset credential variable (needed by reads from X) does not stop it.
+        default_schema = load_source(x.source_file, reserved_columns=BUILTIN_COLUMNS, check_env=False).default_schema
     except SourceConfigError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     first, last = window(context)
     try:
         result = derive(warehouse, context.log, derivation, first, last, default_schema)
         with warehouse.connect(context.log) as conn:
-            png = chart(conn, last)
-            more = extra(conn, last) if extra is not None else {}
+            png = chart(conn, warehouse.schema_name, last)
+            more = extra(conn, warehouse.schema_name, last) if extra is not None else {}
     except WarehouseError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    # Beside the DuckDB file (data/ by default), so the picture is there without the UI.
-    path = save_chart(png, Path(warehouse.database).parent / CHARTS_FOLDER / f"{chart_name}.png")
+    # Beside the DuckDB file (data/ by default), so the picture is there without the UI; a named
+    # source's charts in a folder of its own.
+    folder = Path(warehouse.database).parent / CHARTS_FOLDER
+    path = save_chart(png, (folder if names.default else folder / names.name) / f"{chart_name}.png")
     context.log.info(f"chart written to {path}")
     return dg.MaterializeResult(
         metadata={
@@ -57,28 +62,44 @@ def _derive(
     )
 
 
-def _top_posts(conn: duckdb.DuckDBPyConnection, last: dt.date) -> dict[str, Any]:
+def _top_posts(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> dict[str, Any]:
     """Each account's best post of the latest week up to the day last, from the weekly view."""
+    view = top_tweets_view(schema)
     top = frame(
         conn,
         f"SELECT week, account_name, tweet_id, engagement, round(engagement_rate, 5) AS engagement_rate "
-        f"FROM {TOP_TWEETS_VIEW} WHERE rank_in_week = 1 AND week = (SELECT max(week) FROM {TOP_TWEETS_VIEW} "
+        f"FROM {view} WHERE rank_in_week = 1 AND week = (SELECT max(week) FROM {view} "
         "WHERE week <= ?) ORDER BY engagement DESC",
         [last],
     )
     return {"top_posts_of_the_week": dg.MetadataValue.md(markdown_table(top, rows=20))} if top.height else {}
 
 
-@dg.asset(**table_asset(ACCOUNT_DAILY_GROWTH.table), deps=[account_insights])
-def account_daily_growth(context: dg.AssetExecutionContext, x: XResource, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Per account per day: followers gained or lost, posts and likes since the previous snapshot."""
-    return _derive(context, x, warehouse, ACCOUNT_DAILY_GROWTH, followers_chart, "followers")
+@functools.cache  # one set of objects per source, however often the definitions are assembled
+def build_derived_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    """One source's insights computed from its two tables, with no X reads."""
+    account_insights, tweet_insights = build_table_assets(names)
+    resource_keys = {names.x_resource, names.warehouse_resource}
+
+    @dg.asset(
+        **table_asset(names, ACCOUNT_DAILY_GROWTH.table),
+        deps=[account_insights],
+        required_resource_keys=resource_keys,
+    )
+    def account_daily_growth(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Per account per day: followers gained or lost, posts and likes since the previous snapshot."""
+        return _derive(context, names, ACCOUNT_DAILY_GROWTH, followers_chart, "followers")
+
+    @dg.asset(
+        **table_asset(names, TWEET_ENGAGEMENT.table),
+        deps=[tweet_insights, account_insights],
+        required_resource_keys=resource_keys,
+    )
+    def tweet_engagement(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Per post: engagement (retweets counted once) and engagement per follower at the time."""
+        return _derive(context, names, TWEET_ENGAGEMENT, weekly_engagement_chart, "weekly_engagement", _top_posts)
+
+    return account_daily_growth, tweet_engagement
 
 
-@dg.asset(
-    **table_asset(TWEET_ENGAGEMENT.table),
-    deps=[tweet_insights, account_insights],
-)
-def tweet_engagement(context: dg.AssetExecutionContext, x: XResource, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Per post: engagement (retweets counted once) and engagement per follower at the time."""
-    return _derive(context, x, warehouse, TWEET_ENGAGEMENT, weekly_engagement_chart, "weekly_engagement", _top_posts)
+account_daily_growth, tweet_engagement = build_derived_assets(DEFAULT_SOURCE)

@@ -136,7 +136,7 @@ def warn_unreadable(states: Sequence[AccountState], log: Log, shown: int = 10) -
         names = ", ".join(s.label for s in group[:shown]) + (
             f" and {len(group) - shown} more" if len(group) > shown else ""
         )
-        log.warning(f"{len(group)} accounts {status}: {names} (e.g. {group[0].detail}); see x.account_status")
+        log.warning(f"{len(group)} accounts {status}: {names} (e.g. {group[0].detail}); see the account_status table")
 
 
 def check_observable(first: dt.date, last: dt.date, today: dt.date) -> None:
@@ -179,18 +179,22 @@ def status_frame(
 
 
 def _replace_statuses(
-    conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, days: tuple[dt.date, dt.date], endpoint: str
+    conn: duckdb.DuckDBPyConnection,
+    status_table: Table,
+    frame: pl.DataFrame,
+    days: tuple[dt.date, dt.date],
+    endpoint: str,
 ) -> None:
     conn.register("_statuses", frame.to_arrow())
     try:
         conn.execute(
-            f"DELETE FROM {ACCOUNT_STATUS_TABLE.qualified} AS s WHERE s.endpoint = ? AND s.date BETWEEN ? AND ? "
+            f"DELETE FROM {status_table.qualified} AS s WHERE s.endpoint = ? AND s.date BETWEEN ? AND ? "
             "AND EXISTS (SELECT 1 FROM _statuses AS i WHERE i.account_id = s.account_id "
             # a status by handle (never resolved, or a run's marker before the handle was resolved)
             "OR (s.account_id IS NULL AND lower(i.username) = lower(s.username)))",
             [endpoint, days[0], days[1]],
         )
-        conn.execute(f"INSERT INTO {ACCOUNT_STATUS_TABLE.qualified} BY NAME SELECT * FROM _statuses")
+        conn.execute(f"INSERT INTO {status_table.qualified} BY NAME SELECT * FROM _statuses")
     finally:
         conn.unregister("_statuses")
 
@@ -199,7 +203,8 @@ def _replace_statuses(
 class Write:
     """Everything one run changes, applied in one transaction."""
 
-    table: Table
+    table: Table  # in the source's schema, as every table below
+    status_table: Table
     rows: pl.DataFrame | list[Path]  # Parquet files: staged with the default-schema columns already
     days: tuple[dt.date, dt.date]
     slices: list[Slice]
@@ -220,7 +225,7 @@ def _write(warehouse: Warehouse, log: Log, session: XSession, write: Write) -> i
 def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) -> int:
     extra = session.source.default_schema
     with transaction(conn):
-        for table in (write.table, ACCOUNT_STATUS_TABLE):
+        for table in (write.table, write.status_table):
             ensure_table(conn, table, extra)
         rows = with_default_schema(write.rows, extra) if isinstance(write.rows, pl.DataFrame) else write.rows
         written = write_rows(
@@ -232,8 +237,10 @@ def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) 
             write.key_column,
             write.delete_keys,
         )
-        _replace_statuses(conn, with_default_schema(write.statuses, extra), write.days, write.endpoint)
-        remember_resolutions(conn, write.first_resolutions)
+        _replace_statuses(
+            conn, write.status_table, with_default_schema(write.statuses, extra), write.days, write.endpoint
+        )
+        remember_resolutions(conn, write.table.schema, write.first_resolutions)
     return written
 
 
@@ -243,7 +250,7 @@ def _open(
     session = x.open()
     accounts = select_accounts(session, only, log)
     with warehouse.connect(log) as conn:
-        registry = read_registry(conn)
+        registry = read_registry(conn, warehouse.schema_name)
     refuse_twins(session.source, registry)  # a handle resolved by an earlier run: before any request
     states, first = resolve_accounts(session, accounts, registry, caller)
     # a handle looked up for the first time: before any timeline read or write
@@ -277,7 +284,8 @@ def _explained(
     except XFatalError as exc:
         with warehouse.connect(log) as conn:
             conn.execute(
-                f"UPDATE {ACCOUNT_STATUS_TABLE.qualified} SET detail = ? WHERE endpoint = ? AND date BETWEEN ? AND ? "
+                f"UPDATE {warehouse.table(ACCOUNT_STATUS_TABLE).qualified} SET detail = ? "
+                "WHERE endpoint = ? AND date BETWEEN ? AND ? "
                 "AND status = ? AND detail = ?",
                 [str(exc)[:500], endpoint, first, last, FAILED, UNFINISHED],
             )
@@ -296,21 +304,22 @@ def _mark_unfinished(
     extra = session.source.default_schema
     with warehouse.connect(log) as conn, transaction(conn):
         # before anything is written: a default-schema value the stored columns cannot take
-        conflicts = default_schema_conflicts(conn, extra)
+        conflicts = default_schema_conflicts(conn, warehouse.schema_name, extra)
         if conflicts:
             listed = "\n".join(f"  - {c}" for c in conflicts)
             raise SourceConfigError(f"{session.source.path}: {len(conflicts)} problem(s):\n{listed}")
-        registry = read_registry(conn)
+        registry = read_registry(conn, warehouse.schema_name)
         accounts = select_accounts(session, only, NullLog())  # _open says which accounts it skips
         states = [AccountState(spec=a, account_id=a.account_id or registry.get(a.key)) for a in accounts]
         for state in states:
             state.fail(FAILED, UNFINISHED)
-        ensure_table(conn, ACCOUNT_STATUS_TABLE, extra)
+        status_table = warehouse.table(ACCOUNT_STATUS_TABLE)
+        ensure_table(conn, status_table, extra)
         conn.register("_unfinished", with_default_schema(status_frame(states, days, endpoint), extra).to_arrow())
         try:
             conn.execute(
-                f"INSERT INTO {ACCOUNT_STATUS_TABLE.qualified} BY NAME SELECT * FROM _unfinished AS u "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s "
+                f"INSERT INTO {status_table.qualified} BY NAME SELECT * FROM _unfinished AS u "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {status_table.qualified} AS s "
                 "WHERE s.date = u.date AND s.endpoint = u.endpoint AND (s.account_id = u.account_id "
                 "OR (s.account_id IS NULL AND u.account_id IS NULL AND s.username = u.username)))"
             )
@@ -329,7 +338,7 @@ def look_up_accounts(x: XResource, warehouse: Warehouse, log: Log) -> list[Accou
     if Path(warehouse.database).exists():
         try:
             with duckdb.connect(warehouse.database, read_only=True) as conn:
-                registry = read_registry(conn)
+                registry = read_registry(conn, warehouse.schema_name)
         except duckdb.Error as exc:  # locked by a running job: resolve handles afresh
             log.warning(f"stored account ids not read from {warehouse.database} ({exc}); resolving handles")
     states, _ = resolve_accounts(session, session.source.accounts, registry, caller)
@@ -368,7 +377,8 @@ def load_account_insights(
             f"(e.g. {closer.row(0)[1]} on {closer.row(0)[0]}, taken {closer.row(0)[2]:%Y-%m-%d %H:%M} UTC)"
         )
     write = Write(
-        table=ACCOUNT_INSIGHTS_TABLE,
+        table=warehouse.table(ACCOUNT_INSIGHTS_TABLE),
+        status_table=warehouse.table(ACCOUNT_STATUS_TABLE),
         rows=snapshots,
         days=(first, last),
         slices=[Slice(account_id, day, day) for day, account_id in snapshots.select("date", "account_id").iter_rows()],
@@ -395,9 +405,10 @@ def _closer_snapshots(warehouse: Warehouse, log: Log, snapshots: pl.DataFrame) -
     """(date, account_id, fetched_at) of stored snapshots taken closer to the end of their UTC day
     than this run's: the observation nearest the day's end represents the day, so a re-run late
     the next day never replaces the 00:30 snapshot, while a later one during the day does."""
-    table = ACCOUNT_INSIGHTS_TABLE.qualified
+    stored = warehouse.table(ACCOUNT_INSIGHTS_TABLE)
+    table = stored.qualified
     with warehouse.connect(log) as conn:
-        if not snapshots.height or not table_exists(conn, ACCOUNT_INSIGHTS_TABLE):
+        if not snapshots.height or not table_exists(conn, stored):
             return pl.DataFrame(schema={"date": pl.Date, "account_id": pl.String, "fetched_at": UTC_TS})
         conn.register("_observed", snapshots.select("date", "account_id", "fetched_at").to_arrow())
         try:
@@ -425,11 +436,12 @@ def _stored_posts(
 ) -> StoredPosts:
     """since_id may skip only what is stored: a day without an 'ok' status (failed, incomplete, never
     loaded) must be read again from its start, however many newer posts are stored after it."""
-    table = TWEET_INSIGHTS_TABLE.qualified
+    posts, statuses = warehouse.table(TWEET_INSIGHTS_TABLE), warehouse.table(ACCOUNT_STATUS_TABLE)
+    table = posts.qualified
     due_days = [today - dt.timedelta(days=a) for a in ages]
     with warehouse.connect(log) as conn:
-        ensure_table(conn, TWEET_INSIGHTS_TABLE, {})
-        ensure_table(conn, ACCOUNT_STATUS_TABLE, {})
+        ensure_table(conn, posts, {})
+        ensure_table(conn, statuses, {})
         newest = conn.execute(
             f"SELECT account_id, max(tweet_id::UBIGINT)::VARCHAR FROM {table} "
             "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date >= ? GROUP BY 1",
@@ -438,7 +450,7 @@ def _stored_posts(
         unread = conn.execute(
             "SELECT a.account_id, min(d.day)::DATE FROM unnest(?::VARCHAR[]) AS a(account_id) "
             "CROSS JOIN (SELECT unnest(generate_series(?::DATE, ?::DATE, INTERVAL 1 DAY))::DATE AS day) AS d "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {ACCOUNT_STATUS_TABLE.qualified} AS s WHERE s.account_id = a.account_id "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {statuses.qualified} AS s WHERE s.account_id = a.account_id "
             "AND s.date = d.day AND s.endpoint = ? AND s.status = ?) GROUP BY 1",
             [ids, first, last, TWEET_INSIGHTS, OK],
         ).fetchall()
@@ -561,7 +573,8 @@ def _load_tweet_insights(
         stager.flush()
         post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
         write = Write(
-            table=TWEET_INSIGHTS_TABLE,
+            table=warehouse.table(TWEET_INSIGHTS_TABLE),
+            status_table=warehouse.table(ACCOUNT_STATUS_TABLE),
             rows=stager.files,
             days=(first, last),
             slices=slices,

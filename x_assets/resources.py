@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -24,6 +25,12 @@ from .x_api.calls import CallPolicy
 from .x_api.client import ScopeCredentials, XClient, make_client
 
 DEFAULT_SCOPE = "default"
+# Bounds of the settings, declared once: the fields below enforce them, and the environment
+# parsing (definitions.settings_from_env) quotes them in its messages.
+MAX_WORKERS = 64  # beyond this, parallel workers only wait for each other's rate-limit windows
+MAX_AGE_DAYS = 365
+MAX_POST_READS = 10**9
+RefreshPolicy = Literal["window", "ages"]
 OAUTH1_ENV = (ENV_CONSUMER_KEY, ENV_CONSUMER_SECRET, ENV_ACCESS_TOKEN, ENV_ACCESS_TOKEN_SECRET)
 
 
@@ -53,20 +60,32 @@ class XResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=5, description="Attempts per request on transient faults (5xx, timeouts).")
     backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, jittered.")
     max_rate_limit_wait_seconds: float = Field(default=900.0, description="Longest wait for a rate-limit reset.")
-    max_workers: int = Field(default=16, description="Accounts read in parallel (paced by the rate-limit headers).")
+    max_workers: int = Field(
+        default=16,
+        ge=1,
+        le=MAX_WORKERS,
+        description="Accounts read in parallel (paced by the rate-limit headers), 1 to 64 (X_MAX_WORKERS).",
+    )
     max_post_reads: int | None = Field(
-        default=None, description="Per-run cap on billable post reads; the run stops before it (X_MAX_POST_READS)."
+        default=None,
+        ge=1,
+        le=MAX_POST_READS,
+        description="Per-run cap on billable post reads; the run stops before it (X_MAX_POST_READS).",
     )
     post_read_usd: float = Field(default=0.005, description="Price of one post read, for the cost estimate.")
     user_read_usd: float = Field(default=0.010, description="Price of one user read, for the cost estimate.")
-    refresh_policy: str = Field(
+    refresh_policy: RefreshPolicy = Field(
         default="window",
         description="'window': every run re-reads its whole window; 'ages': new posts by since_id, and "
         "stored posts re-read by id only when they are refresh_ages days old (X_REFRESH_POLICY).",
     )
-    refresh_ages: list[int] = Field(default=[1, 3, 7], description="Ages in days at which 'ages' re-reads a post.")
+    refresh_ages: list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]] = Field(
+        default=[1, 3, 7], min_length=1, description="Ages in days (1 to 365) at which 'ages' re-reads a post."
+    )
     follower_drop_warn: float = Field(
         default=DEFAULT_FOLLOWER_DROP_WARN,
+        gt=0,
+        lt=1,
         description="Share of followers lost in a day that makes follower_drop warn (X_FOLLOWER_DROP_WARN).",
     )
 
@@ -101,18 +120,29 @@ class XResource(dg.ConfigurableResource):
 
     def _build(self) -> XSession:
         source = load_source(self.source_file, reserved_columns=BUILTIN_COLUMNS)
-        defaults = {
-            ENV_BEARER_TOKEN: self.bearer_token,
-            ENV_CONSUMER_KEY: self.consumer_key,
-            ENV_CONSUMER_SECRET: self.consumer_secret,
-            ENV_ACCESS_TOKEN: self.access_token,
-            ENV_ACCESS_TOKEN_SECRET: self.access_token_secret,
-        }
-        checked = {name: checked_secret(name, value) for name, value in defaults.items()}
         clients: dict[str, XClient] = {}
         scope_of: dict[str, str] = {}
         uses_default = [a for a in source.accounts if a.credentials is None]
-        if uses_default:
+        if uses_default and source.credentials is not None:  # the source file names its own variables
+            values = {
+                key: checked_secret(env_name, os.environ.get(env_name))
+                for key, env_name in source.credentials.env_names.items()
+            }
+            default = ScopeCredentials(label=DEFAULT_SCOPE, **values)
+            clients[DEFAULT_SCOPE] = make_client(default, self.base_url, self.timeout_seconds)
+        elif uses_default:
+            # Values given to the resource, else the X_* variables as the run starts (a variable set
+            # only in the run's environment is used).
+            given = {
+                ENV_BEARER_TOKEN: self.bearer_token,
+                ENV_CONSUMER_KEY: self.consumer_key,
+                ENV_CONSUMER_SECRET: self.consumer_secret,
+                ENV_ACCESS_TOKEN: self.access_token,
+                ENV_ACCESS_TOKEN_SECRET: self.access_token_secret,
+            }
+            if not any(given.values()):
+                given = {name: os.environ.get(name) for name in given}
+            checked = {name: checked_secret(name, value) for name, value in given.items()}
             default = _default_scope(source, uses_default, checked)
             clients[DEFAULT_SCOPE] = make_client(default, self.base_url, self.timeout_seconds)
         for account in source.accounts:

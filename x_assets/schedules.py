@@ -1,29 +1,17 @@
 """Daily snapshot, and a lookback that re-reads recent posts while their counts still move."""
 
 import datetime as dt
+import functools
 import os
 
 import dagster as dg
 
 from .constants import DEFAULT_LOOKBACK_DAYS, ENV_LOOKBACK_DAYS
-from .jobs import tweet_insights_job, x_daily_job
+from .jobs import build_jobs
+from .names import DEFAULT_SOURCE, SourceNames
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-
-
-@dg.schedule(
-    job=x_daily_job,
-    cron_schedule="30 0 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every day at 00:30 UTC: yesterday's account snapshot and posts.",
-)
-def x_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Yesterday is complete at 00:30, and its account snapshot may still be taken (see account_insights)."""
-    # Not build_schedule_from_partitioned_job: today is a partition too (end_offset=1), so it would pick today.
-    day = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
-    return dg.RunRequest(run_key=f"daily-{day}", partition_key=day.isoformat())
 
 
 def lookback_days() -> int:
@@ -33,19 +21,44 @@ def lookback_days() -> int:
     return int(raw)
 
 
-@dg.schedule(
-    job=tweet_insights_job,
-    cron_schedule="0 1 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every day at 01:00 UTC: re-read the last X_LOOKBACK_DAYS days of posts (default 7) in one run.",
-)
-def x_tweet_lookback_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Likes and retweets keep changing for days, so recent days are read again."""
-    days = lookback_days()
-    last = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
-    first = last - dt.timedelta(days=days - 1)
-    return dg.RunRequest(
-        run_key=f"lookback-{first}-{last}",
-        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+@functools.cache  # one set of objects per source, however often the definitions are assembled
+def build_schedules(names: SourceNames) -> tuple[dg.ScheduleDefinition, dg.ScheduleDefinition]:
+    """One source's two schedules: yesterday at 00:30 UTC, and the lookback at 01:00 UTC."""
+    jobs = build_jobs(names)
+
+    @dg.schedule(
+        name=names.named("x_daily_schedule"),
+        job=jobs.daily,
+        cron_schedule="30 0 * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Every day at 00:30 UTC: yesterday's account snapshot and posts.",
     )
+    def daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """Yesterday is complete at 00:30, and its account snapshot may still be taken (see account_insights)."""
+        # Not build_schedule_from_partitioned_job: today is a partition too (end_offset=1), so it would pick today.
+        day = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+        return dg.RunRequest(run_key=f"daily-{day}", partition_key=day.isoformat())
+
+    @dg.schedule(
+        name=names.named("x_tweet_lookback_schedule"),
+        job=jobs.tweet_insights,
+        cron_schedule="0 1 * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Every day at 01:00 UTC: re-read the last X_LOOKBACK_DAYS days of posts (default 7) in one run.",
+    )
+    def lookback(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """Likes and retweets keep changing for days, so recent days are read again."""
+        days = lookback_days()
+        last = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+        first = last - dt.timedelta(days=days - 1)
+        return dg.RunRequest(
+            run_key=f"lookback-{first}-{last}",
+            tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        )
+
+    return daily, lookback
+
+
+x_daily_schedule, x_tweet_lookback_schedule = build_schedules(DEFAULT_SOURCE)

@@ -1,14 +1,17 @@
 """Notice accounts added to the source file and load their reachable history once."""
 
+import functools
 import hashlib
 import json
+from typing import Any
 
 import dagster as dg
 
 from .clock import utc_today
 from .constants import ACCOUNTS_TAG, HISTORY_TAG
 from .dead_runs import release_dead_runs
-from .jobs import tweet_insights_job
+from .jobs import build_jobs
+from .names import DEFAULT_SOURCE, SourceNames
 from .partitions import daily_partitions
 from .resources import XResource
 from .schedules import RANGE_END_TAG, RANGE_START_TAG
@@ -16,15 +19,30 @@ from .source import SourceConfigError, load_source
 from .tables import BUILTIN_COLUMNS
 
 
-@dg.sensor(
-    job=tweet_insights_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When accounts appear in the source file, load their reachable posts (up to 3,200) in one run.",
-)
-def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> dg.SensorResult | dg.SkipReason:
-    """One history run for the new accounts only; the others are not read again. The accounts of a
-    history run that failed are requested again (with a new run key) at the next evaluation."""
+@functools.cache  # one object per source, however often the definitions are assembled
+def build_new_accounts_sensor(names: SourceNames) -> dg.SensorDefinition:
+    """One source's sensor: a history run for accounts that appear in its source file."""
+
+    @dg.sensor(
+        name=names.named("x_new_accounts_sensor"),
+        job=build_jobs(names).tweet_insights,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        required_resource_keys={names.x_resource},
+        description="When accounts appear in the source file, load their reachable posts (up to 3,200) in one run.",
+    )
+    def new_accounts(context: dg.SensorEvaluationContext, **_: Any) -> dg.SensorResult | dg.SkipReason:
+        """One history run for the new accounts only; the others are not read again. The accounts of a
+        history run that failed are requested again (with a new run key) at the next evaluation."""
+        # (a direct call in a test also passes the source's resources as keywords: the same objects)
+        return _new_accounts(context, names, getattr(context.resources, names.x_resource))
+
+    return new_accounts
+
+
+def _new_accounts(
+    context: dg.SensorEvaluationContext, names: SourceNames, x: XResource
+) -> dg.SensorResult | dg.SkipReason:
     try:
         source = load_source(x.source_file, reserved_columns=BUILTIN_COLUMNS)
     except SourceConfigError as exc:
@@ -34,7 +52,7 @@ def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> 
         state = {"requested": state}
     requested = set(state.get("requested", []))
     retried: list[str] = state.get("retried", [])
-    failed = _failed_history_runs(context, set(retried))
+    failed = _failed_history_runs(context, names, set(retried))
     for run in failed:
         requested -= set(run.tags.get(ACCOUNTS_TAG, "").split(","))
         retried.append(run.run_id)
@@ -52,7 +70,7 @@ def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> 
             RANGE_START_TAG: first,
             RANGE_END_TAG: today.isoformat(),
             ACCOUNTS_TAG: ",".join(new),
-            HISTORY_TAG: "1",
+            HISTORY_TAG: names.name,  # which source's history, so each sensor retries only its own
         },
     )
     again = f" ({len(failed)} failed history run(s) requested again)" if failed else ""
@@ -60,19 +78,26 @@ def x_new_accounts_sensor(context: dg.SensorEvaluationContext, x: XResource) -> 
     return dg.SensorResult(run_requests=[request], cursor=cursor)
 
 
-def _failed_history_runs(context: dg.SensorEvaluationContext, seen: set[str]) -> list[dg.DagsterRun]:
-    """History runs that failed or were canceled and were not requested again yet."""
+def _failed_history_runs(
+    context: dg.SensorEvaluationContext, names: SourceNames, seen: set[str]
+) -> list[dg.DagsterRun]:
+    """This source's history runs that failed or were canceled and were not requested again yet."""
     try:
         instance = context.instance
     except dg.DagsterInvariantViolationError:  # a context built without an instance, in a test
         return []
     runs = instance.get_runs(
         filters=dg.RunsFilter(
-            tags={HISTORY_TAG: "1"}, statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+            # "1": the default source's history runs before sources had names
+            tags={HISTORY_TAG: [names.name, "1"] if names.default else names.name},
+            statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
         ),
         limit=100,
     )
     return [run for run in runs if run.run_id not in seen]
+
+
+x_new_accounts_sensor = build_new_accounts_sensor(DEFAULT_SOURCE)
 
 
 @dg.sensor(

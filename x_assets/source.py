@@ -25,7 +25,7 @@ COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 BEARER_KEYS = ("bearer_token",)
 OAUTH1_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 ACCOUNT_KEYS = frozenset({"username", "id", "name", "credentials"})
-TOP_KEYS = frozenset({"accounts", "default_schema", "endpoints"})
+TOP_KEYS = frozenset({"accounts", "credentials", "default_schema", "endpoints"})
 
 
 class SourceConfigError(ValueError):
@@ -112,10 +112,17 @@ class SourceConfig:
     accounts: tuple[AccountSpec, ...]
     default_schema: dict[str, Any] = field(default_factory=dict)
     endpoints: tuple[str, ...] = ENDPOINTS
+    credentials: CredentialRefs | None = None  # the source's own default credentials; else the X_* variables
 
 
-def load_source(path: str | os.PathLike[str], reserved_columns: frozenset[str] = frozenset()) -> SourceConfig:
-    """Read and validate the source file; raise SourceConfigError naming every problem."""
+def load_source(
+    path: str | os.PathLike[str], reserved_columns: frozenset[str] = frozenset(), check_env: bool = True
+) -> SourceConfig:
+    """Read and validate the source file; raise SourceConfigError naming every problem.
+
+    check_env: whether the credential variables it names must be set (reads from X need them;
+    the derived assets, pure SQL, do not).
+    """
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -129,17 +136,20 @@ def load_source(path: str | os.PathLike[str], reserved_columns: frozenset[str] =
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         raise SourceConfigError(f"{file}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    return parse_source(raw, str(file), reserved_columns)
+    return parse_source(raw, str(file), reserved_columns, check_env)
 
 
-def parse_source(raw: Any, path: str, reserved_columns: frozenset[str] = frozenset()) -> SourceConfig:
+def parse_source(
+    raw: Any, path: str, reserved_columns: frozenset[str] = frozenset(), check_env: bool = True
+) -> SourceConfig:
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise SourceConfigError(f"{path}: the top level must be a mapping with an 'accounts' key")
     for key in sorted(map(str, set(raw) - TOP_KEYS)):
         problems.append(f"unknown key {excerpt(key)} (expected one of: {', '.join(sorted(TOP_KEYS))})")
 
-    accounts = _parse_accounts(raw.get("accounts"), problems)
+    accounts = _parse_accounts(raw.get("accounts"), problems, check_env)
+    credentials = _parse_credentials(raw.get("credentials"), "credentials", problems, check_env)
     default_schema = _parse_default_schema(raw.get("default_schema"), reserved_columns, problems)
     endpoints = _parse_endpoints(raw.get("endpoints"), problems)
     if problems:
@@ -147,10 +157,16 @@ def parse_source(raw: Any, path: str, reserved_columns: frozenset[str] = frozens
         more = len(problems) - len(shown)
         listed = "\n".join(f"  - {p}" for p in shown) + (f"\n  - ... and {more} more" if more else "")
         raise SourceConfigError(f"{path}: {len(problems)} problem(s):\n{listed}")
-    return SourceConfig(path=path, accounts=tuple(accounts), default_schema=default_schema, endpoints=endpoints)
+    return SourceConfig(
+        path=path,
+        accounts=tuple(accounts),
+        default_schema=default_schema,
+        endpoints=endpoints,
+        credentials=credentials,
+    )
 
 
-def _parse_accounts(raw: Any, problems: list[str]) -> list[AccountSpec]:
+def _parse_accounts(raw: Any, problems: list[str], check_env: bool = True) -> list[AccountSpec]:
     if raw is None:
         problems.append("'accounts' is missing: list at least one account")
         return []
@@ -190,7 +206,7 @@ def _parse_accounts(raw: Any, problems: list[str]) -> list[AccountSpec]:
         name = entry.get("name")
         if name is not None and not (isinstance(name, str) and name.strip()):
             problems.append(f"{where}: name must be a non-empty string")
-        credentials = _parse_credentials(entry.get("credentials"), where, problems)
+        credentials = _parse_credentials(entry.get("credentials"), where, problems, check_env)
         spec = AccountSpec(username=username, account_id=account_id, name=name, credentials=credentials, position=i)
         if spec.key in seen:
             problems.append(f"{where}: duplicate of accounts[{seen[spec.key]}] (the same account, listed twice)")
@@ -220,7 +236,7 @@ def _parse_id(raw: Any) -> tuple[str, str | None]:
     return text, None
 
 
-def _parse_credentials(raw: Any, where: str, problems: list[str]) -> CredentialRefs | None:
+def _parse_credentials(raw: Any, where: str, problems: list[str], check_env: bool = True) -> CredentialRefs | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -245,7 +261,7 @@ def _parse_credentials(raw: Any, where: str, problems: list[str]) -> CredentialR
         )
         return None
     refs = CredentialRefs(env_names=names)
-    for env_name in refs.missing():
+    for env_name in refs.missing() if check_env else []:
         problems.append(f"{where}: credentials name environment variable {env_name}, which is not set")
     return refs if not unknown else None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dagster as dg
@@ -36,10 +36,15 @@ class Table:
     columns: tuple[Column, ...]
     date_column: str  # the partition column (a DATE)
     key: tuple[str, ...]
+    schema: str = SCHEMA  # the source's DuckDB schema: x for the project's default source
 
     @property
     def qualified(self) -> str:
-        return f"{SCHEMA}.{self.name}"
+        return f"{self.schema}.{self.name}"
+
+    def in_schema(self, schema: str) -> Table:
+        """The same table in another source's schema (a validated SQL identifier)."""
+        return self if schema == self.schema else replace(self, schema=schema)
 
     @property
     def column_names(self) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from .clock import utc_now
-from .constants import SCHEMA
+from .constants import IDENTIFIER_PATTERN, SCHEMA
 from .dead_runs import on_run_start
 from .log import Log
 from .tables import ACCOUNT_REGISTRY_TABLE, Table, sql_type_for
@@ -43,6 +43,15 @@ class Warehouse(DuckDBResource):
     """The DuckDB file the tables live in; waits, bounded and logged, for another writer's lock."""
 
     lock_timeout_seconds: float = Field(default=600.0, description="How long to wait for another process's lock.")
+    schema_name: str = Field(
+        default=SCHEMA,
+        pattern=IDENTIFIER_PATTERN,
+        description="The source's DuckDB schema, which holds its tables (x for the project's default source).",
+    )
+
+    def table(self, table: Table) -> Table:
+        """This table in the source's schema."""
+        return table.in_schema(self.schema_name)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Every asset of the project uses the warehouse, and resources start before steps claim slots.
@@ -92,13 +101,13 @@ class Warehouse(DuckDBResource):
             conn.close()
 
 
-def _stored_types(conn: duckdb.DuckDBPyConnection, names: Sequence[str]) -> list[tuple[str, str, str]]:
+def _stored_types(conn: duckdb.DuckDBPyConnection, schema: str, names: Sequence[str]) -> list[tuple[str, str, str]]:
     """(table, column, type) of every table of the schema holding one of these columns."""
     return conn.execute(
         "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns AS c "
         "JOIN information_schema.tables AS t USING (table_schema, table_name) WHERE c.table_schema = ? "
         "AND t.table_type = 'BASE TABLE' AND c.column_name IN (SELECT unnest(?::VARCHAR[])) ORDER BY ALL",
-        [SCHEMA, list(names)],
+        [schema, list(names)],
     ).fetchall()
 
 
@@ -109,18 +118,18 @@ def _fits(stored: str, value: Any) -> bool:
     return value is None or stored == wanted or (stored, wanted) in (("DOUBLE", "BIGINT"), ("BIGINT", "DOUBLE"))
 
 
-def default_schema_conflicts(conn: duckdb.DuckDBPyConnection, extra: dict[str, Any]) -> list[str]:
+def default_schema_conflicts(conn: duckdb.DuckDBPyConnection, schema: str, extra: dict[str, Any]) -> list[str]:
     """Default-schema values whose type the stored column cannot take (number to text, text to date, ...)."""
     problems = []
-    for table, column, stored in _stored_types(conn, list(extra)):
+    for table, column, stored in _stored_types(conn, schema, list(extra)):
         value = extra[column]
         if not _fits(stored, value):
             wanted = sql_type_for(value)
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:35] + "..."
             problems.append(
-                f"default_schema.{column}: {SCHEMA}.{table} stores it as {stored}, and the source file now "
+                f"default_schema.{column}: {schema}.{table} stores it as {stored}, and the source file now "
                 f"gives the {wanted} value {shown}: give a {stored} value, or change the column first "
-                f'(ALTER TABLE {SCHEMA}.{table} ALTER COLUMN "{column}" TYPE {wanted})'
+                f'(ALTER TABLE {schema}.{table} ALTER COLUMN "{column}" TYPE {wanted})'
             )
     return problems
 
@@ -131,23 +140,23 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table, extra: dict[str,
     A default-schema column that was an integer and now receives a decimal (5, then 5.7) becomes
     DOUBLE in every table of the schema: never a silent rounding to 6.
     """
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {table.schema}")
     columns = ", ".join(f'"{c.name}" {c.sql_type}' for c in table.columns)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table.qualified} ({columns})")
     existing = {
         row[0]
         for row in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [SCHEMA, table.name],
+            [table.schema, table.name],
         ).fetchall()
     }
     for name, value in extra.items():
         if name not in existing:
             conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{name}" {sql_type_for(value)}')
     widen = [name for name, value in extra.items() if sql_type_for(value) == "DOUBLE"]
-    for other, column, stored in _stored_types(conn, widen):
+    for other, column, stored in _stored_types(conn, table.schema, widen):
         if stored == "BIGINT":
-            conn.execute(f'ALTER TABLE {SCHEMA}."{other}" ALTER COLUMN "{column}" TYPE DOUBLE')
+            conn.execute(f'ALTER TABLE {table.schema}."{other}" ALTER COLUMN "{column}" TYPE DOUBLE')
 
 
 def duplicate_keys(
@@ -291,28 +300,30 @@ def frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pl.D
 def table_exists(conn: duckdb.DuckDBPyConnection, table: Table) -> bool:
     """Whether the table was created; asks without creating, so a read-only connection may ask too."""
     ((count,),) = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [SCHEMA, table.name]
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [table.schema, table.name]
     ).fetchall()
     return bool(count)
 
 
-def read_registry(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def read_registry(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> dict[str, str]:
     """Account key -> id, as first resolved; empty before any run. Creates nothing, so a read-only
     connection may ask too."""
-    if not table_exists(conn, ACCOUNT_REGISTRY_TABLE):
+    registry = ACCOUNT_REGISTRY_TABLE.in_schema(schema)
+    if not table_exists(conn, registry):
         return {}
-    rows = conn.execute(f"SELECT account_key, account_id FROM {ACCOUNT_REGISTRY_TABLE.qualified}").fetchall()
+    rows = conn.execute(f"SELECT account_key, account_id FROM {registry.qualified}").fetchall()
     return {key: account_id for key, account_id in rows}
 
 
-def remember_resolutions(conn: duckdb.DuckDBPyConnection, resolved: dict[str, tuple[str, str]]) -> None:
+def remember_resolutions(conn: duckdb.DuckDBPyConnection, schema: str, resolved: dict[str, tuple[str, str]]) -> None:
     """Store the first resolution of each handle; later runs look the account up by id."""
     if not resolved:
         return
-    ensure_table(conn, ACCOUNT_REGISTRY_TABLE, {})
+    registry = ACCOUNT_REGISTRY_TABLE.in_schema(schema)
+    ensure_table(conn, registry, {})
     now = utc_now()
     conn.executemany(
-        f"INSERT INTO {ACCOUNT_REGISTRY_TABLE.qualified} SELECT ?, ?, ?, ? "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {ACCOUNT_REGISTRY_TABLE.qualified} WHERE account_key = ?)",
+        f"INSERT INTO {registry.qualified} SELECT ?, ?, ?, ? "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {registry.qualified} WHERE account_key = ?)",
         [[key, account_id, username, now, key] for key, (account_id, username) in resolved.items()],
     )

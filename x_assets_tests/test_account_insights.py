@@ -171,3 +171,14 @@ def test_more_than_100_accounts_are_looked_up_100_at_a_time(project: Project) ->
     # the next run looks the two resolved accounts up by id, and the others by handle again
     assert project.materialize(["account_insights"], partition=str(TODAY)).success
     assert project.stats()["requests"] == {"GET /2/users/by": 4, "GET /2/users": 1}
+
+
+def test_a_disabled_endpoint_on_a_fresh_warehouse_is_skipped_cleanly(project: Project) -> None:
+    project.write_source({**project.source, "endpoints": ["tweet_insights"]})
+    result = project.materialize(["account_insights"], partition=str(TODAY))
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("account_insights")
+    assert "disabled" in str(materialization.metadata["skipped"].value)
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+    assert project.stats()["requests_total"] == 0

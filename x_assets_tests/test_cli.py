@@ -59,3 +59,21 @@ def test_summary_prints_the_tables(project: Project, capsys: pytest.CaptureFixtu
     posts = project.query("SELECT count(*) FROM x.tweet_insights")[0][0]
     assert f"x.tweet_insights: {posts} rows" in out and posts > 0
     assert "Acme News" in out and "x.account_insights: 5 rows" in out
+
+
+def test_summary_of_a_missing_warehouse_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere" / "warehouse.duckdb"
+    assert cli_main(["summary", "--database", str(missing)]) == 2
+    captured = capsys.readouterr()
+    assert "no warehouse at" in captured.err and str(missing) in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert not missing.exists()  # a look does not create the file
+
+
+def test_summary_of_a_partial_warehouse_lists_what_exists(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    # Only tweet_insights (and the status table) exist: no snapshot table yet.
+    assert project.materialize(["tweet_insights"], partition=str(TODAY)).success
+    assert cli_main(["summary", "--database", project.database]) == 0
+    out = capsys.readouterr().out
+    assert "x.account_insights: not materialized yet" in out
+    assert "x.tweet_insights:" in out and "Traceback" not in out

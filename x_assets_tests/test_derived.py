@@ -204,3 +204,14 @@ def test_followers_at_time_is_the_latest_snapshot_on_or_before_the_post(project:
         assert abs(rate - engagement / snapshots[latest]) < 1e-12
         seen_dates.add(latest)
     assert len(seen_dates) >= 3  # posts fell between several snapshots: each was matched to its own
+
+
+def test_derived_assets_need_no_x_credentials(project: Project) -> None:
+    assert project.materialize(["account_insights"], partition=str(TODAY)).success
+    assert project.materialize(["tweet_insights"], partition=str(TODAY)).success
+    project.monkeypatch.delenv("TEST_PRIVATELABS_TOKEN")  # PrivateLabs' own token: unset now
+    project.monkeypatch.delenv("X_BEARER_TOKEN")
+    control(project.server, "POST", "/stats/reset")
+    result = project.materialize(["account_daily_growth", "tweet_engagement"], partition=str(TODAY))
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    assert project.stats()["requests_total"] == 0

@@ -1,0 +1,171 @@
+"""`x_assets.XSourceComponent`: a named X source added to any Dagster project with `dg scaffold defs`."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Annotated, Literal
+
+import dagster as dg
+from pydantic import Field
+
+from .constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH
+from .names import SourceNameError, SourceNames, check_source_name
+from .resources import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, XResource
+from .source import SourceConfigError, load_source
+from .source_defs import source_definitions
+from .tables import BUILTIN_COLUMNS
+from .warehouse import Warehouse
+
+SOURCE_FILE_NAME = "source.yaml"
+
+# The sources each project load has built, by name: two defs.yaml files claiming one name would
+# share a schema and asset keys. Kept per load (its component tree), so separate loads (a reload,
+# another project in a test) never see each other's names; only the latest few loads are kept.
+_NAMES_BY_LOAD: OrderedDict[int, tuple[object, dict[str, Path]]] = OrderedDict()
+_LOADS_KEPT = 8
+
+
+def _claim(tree: object, name: str, where: Path) -> Path:
+    """The defs.yaml that first claimed this name in this load."""
+    held = _NAMES_BY_LOAD.get(id(tree))
+    if held is None or held[0] is not tree:
+        held = _NAMES_BY_LOAD[id(tree)] = (tree, {})
+        while len(_NAMES_BY_LOAD) > _LOADS_KEPT:
+            _NAMES_BY_LOAD.popitem(last=False)
+    return held[1].setdefault(name, where)
+
+
+STARTER_SOURCE = """\
+# An X source: the accounts to read, the tables to write, constant columns for every row.
+# Check it without calling X: x-assets validate {path}
+#
+# Credentials: without a `credentials:` block the source uses X_BEARER_TOKEN, or all four of
+# X_CONSUMER_KEY, X_CONSUMER_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET. To give this source its
+# own X app (its own rate limits and bill), name the environment variables holding its values:
+# credentials:
+#   bearer_token: X_{upper}_BEARER_TOKEN
+accounts:
+  - username: XDevelopers        # a handle (1 to 15 letters, digits, underscores), or
+  # - id: "2244994945"           # a numeric id, quoted: it survives renames
+  #   name: X Developers         # how the account is named in the tables
+  #   credentials:               # this account's own credentials (e.g. your own account's app)
+  #     bearer_token: X_OWN_BEARER_TOKEN
+# endpoints: [account_insights, tweet_insights]   # the tables to write (default: both)
+# default_schema:                # constant columns added to every row of every table
+#   client: {name}
+"""
+
+
+class XSourceError(ValueError):
+    """A source's defs.yaml cannot be loaded; the message names the file and the attribute."""
+
+
+class XSourceScaffolder(dg.Scaffolder):
+    """`dg scaffold defs x_assets.XSourceComponent <name>`: a defs.yaml and a starter source file."""
+
+    def scaffold(self, request: dg.ScaffoldRequest) -> None:
+        from dagster.components.component_scaffolding import scaffold_component
+
+        folder = request.target_path
+        name = folder.name
+        scaffold_component(request, {"source_file": SOURCE_FILE_NAME})
+        starter = folder / SOURCE_FILE_NAME
+        if not starter.exists():  # never overwrite a source file someone already wrote
+            starter.write_text(STARTER_SOURCE.format(path=starter, name=name, upper=name.upper()), encoding="utf-8")
+
+
+@dg.scaffold_with(XSourceScaffolder)
+class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
+    """An X source: its accounts' daily insights as DuckDB tables, with checks, jobs, schedules and a sensor.
+
+    Each source is isolated: asset keys prefixed with its name, its own DuckDB schema, jobs named
+    after it, its own credentials, read budget and cost; a 402, 401 or bad source file fails only
+    its own runs.
+    """
+
+    source_file: str = Field(
+        default=SOURCE_FILE_NAME,
+        description="The source file (accounts, endpoints, default_schema, credentials), in x_assets' YAML "
+        "format; a path relative to this defs.yaml's folder, or absolute.",
+    )
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = Field(
+        default=None,
+        description="The source's technical name: its DuckDB schema, asset-key prefix and job-name stem "
+        "(lower-case letters, digits, underscores). Default: the folder's name. Never change it once data is "
+        "loaded: the tables and run history are keyed by it.",
+    )
+    database: str | None = Field(
+        default=None,
+        description="The DuckDB file (shared by every source, one schema each). Default: X_DUCKDB_PATH, "
+        "else data/warehouse.duckdb; a relative path is taken from the project root.",
+    )
+    api_base_url: str | None = Field(
+        default=None, description="Where X API requests go. Default: X_API_BASE_URL, else https://api.x.com."
+    )
+    refresh_policy: Literal["window", "ages"] = Field(
+        default="window",
+        description="'window': every run re-reads its whole window; 'ages': new posts by since_id, and stored "
+        "posts re-read by id only at the ages in refresh_ages.",
+    )
+    refresh_ages: list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]] = Field(
+        default=[1, 3, 7], min_length=1, description="Ages in days at which 'ages' re-reads a post."
+    )
+    max_post_reads: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_POST_READS,
+        description="This source's per-run cap on billable post reads; the run stops before it.",
+    )
+    max_workers: int = Field(default=16, ge=1, le=MAX_WORKERS, description="Accounts read in parallel.")
+    follower_drop_warn: float = Field(
+        default=0.05, gt=0, lt=1, description="Share of followers lost in a day that makes follower_drop warn."
+    )
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        where = context.path / "defs.yaml"
+        try:
+            names = SourceNames(check_source_name(self.name or context.path.name, str(where)))
+        except SourceNameError as exc:
+            hint = "" if self.name else " (the folder's name; set `name:` in its attributes to choose another)"
+            raise XSourceError(f"{exc}{hint}") from None
+        other = _claim(context.component_tree, names.name, where)
+        if other != where:
+            raise XSourceError(
+                f"two sources are named {names.name!r}: {other} and {where}. A source's name is its DuckDB schema, "
+                "asset-key prefix and job names, so each needs its own: set `name:` in one of them"
+            )
+        source_file = Path(self.source_file)
+        if not source_file.is_absolute():
+            source_file = context.path / source_file
+        check_source_file(source_file, where)
+        database = self.database or os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH
+        if self.database and not Path(database).is_absolute():
+            database = str(context.project_root / database)
+        x = XResource(
+            source_file=str(source_file),
+            base_url=self.api_base_url or os.environ.get(ENV_API_BASE_URL) or DEFAULT_API_BASE_URL,
+            refresh_policy=self.refresh_policy,
+            refresh_ages=sorted(set(self.refresh_ages)),
+            max_post_reads=self.max_post_reads,
+            max_workers=self.max_workers,
+            follower_drop_warn=self.follower_drop_warn,
+        )
+        return source_definitions(names, x, Warehouse(database=database, schema_name=names.schema))
+
+
+def check_source_file(path: Path, where: Path) -> None:
+    """At load, so `dg check defs` reports it: the file exists, and the credential variables its
+    `credentials:` blocks name are set. Other problems of the file fail only this source's runs
+    (with every problem listed), so a typo in one source never stops the others from loading."""
+    if not path.is_file():
+        raise XSourceError(f"{where}: source_file {path} not found (a path relative to the defs.yaml's folder)")
+    try:
+        load_source(path, reserved_columns=BUILTIN_COLUMNS, check_env=False)
+    except SourceConfigError:
+        return  # the runs (and x-assets validate) say what is wrong
+    try:
+        load_source(path, reserved_columns=BUILTIN_COLUMNS)
+    except SourceConfigError as exc:
+        raise XSourceError(f"{where}: {exc}") from None

@@ -1,0 +1,98 @@
+"""Read a source's tables from notebooks and scripts: `x_assets.open_source("competitors")`.
+
+Read-only: a reader never blocks on, or changes, what a run writes. DuckDB lets one process hold a
+file for writing, and while a run holds it no other process may open it, so a reader is told so in
+a sentence (and may wait for it) instead of getting DuckDB's lock error.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import polars as pl
+
+from .constants import DEFAULT_DUCKDB_PATH, ENV_DUCKDB_PATH, SCHEMA
+
+
+class SourceReadError(Exception):
+    """The source's tables cannot be read now; the message says why and what to do."""
+
+
+class SourceTables:
+    """One source's tables in a DuckDB warehouse, opened read-only."""
+
+    def __init__(self, name: str, schema: str, database: Path, conn: duckdb.DuckDBPyConnection) -> None:
+        self.name, self.schema, self.database, self.conn = name, schema, database, conn
+
+    def tables(self) -> list[str]:
+        """The source's tables and views, by name."""
+        rows = self.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [self.schema]
+        ).fetchall()
+        return [name for (name,) in rows]
+
+    def relation(self, table: str) -> duckdb.DuckDBPyRelation:
+        """A lazy DuckDB relation over one table (filter, aggregate, then .pl() for polars)."""
+        if table not in self.tables():
+            have = ", ".join(self.tables()) or "none yet"
+            raise SourceReadError(f"source {self.name} has no table {table!r} in {self.database} (it has: {have})")
+        return self.conn.table(f'{self.schema}."{table}"')
+
+    def table(self, table: str) -> pl.DataFrame:
+        """A whole table as a polars DataFrame."""
+        return self.relation(table).pl()
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """Any read-only query; name the tables with the source's schema (e.g. competitors.tweet_insights)."""
+        return self.conn.sql(query).pl()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> SourceTables:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def open_source(
+    name: str = SCHEMA, database: str | os.PathLike[str] | None = None, wait_seconds: float = 0.0
+) -> SourceTables:
+    """A source's tables, read-only: name is the source's technical name ("x" for the default source).
+
+    database: the DuckDB file (default X_DUCKDB_PATH, else data/warehouse.duckdb). wait_seconds: how
+    long to wait for a run that holds the file to end.
+    """
+    path = Path(database or os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH)
+    if not path.is_file():
+        raise SourceReadError(
+            f"no warehouse at {path} yet: materialize a source first, or point database= (or X_DUCKDB_PATH) "
+            "at the DuckDB file the runs write"
+        )
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            conn = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise SourceReadError(f"cannot read the warehouse {path}: {str(exc).splitlines()[0][:200]}") from None
+            if time.monotonic() >= deadline:
+                raise SourceReadError(
+                    f"the warehouse {path} is being written by a run (DuckDB lets no other process open it "
+                    "meanwhile): try again when the run ends, or pass wait_seconds="
+                ) from None
+            time.sleep(0.2)
+        except duckdb.Error as exc:
+            raise SourceReadError(f"cannot read the warehouse {path}: {str(exc).splitlines()[0][:200]}") from None
+    schemas = {s for (s,) in conn.execute("SELECT DISTINCT schema_name FROM duckdb_tables()").fetchall()}
+    if name not in schemas:
+        conn.close()
+        known = ", ".join(sorted(schemas)) or "none yet"
+        raise SourceReadError(f"source {name!r} has no tables in {path} yet (sources with tables: {known})")
+    return SourceTables(name, name, path, conn)

@@ -1,0 +1,29 @@
+"""One source's complete Definitions: its assets, checks, jobs, schedules, sensor and resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .assets import build_table_assets
+from .derived_assets import build_derived_assets
+from .jobs import build_jobs
+from .names import SourceNames
+from .resources import XResource
+from .schedules import build_schedules
+from .sensors import build_new_accounts_sensor
+from .warehouse import Warehouse
+
+
+def source_definitions(names: SourceNames, x: XResource, warehouse: Warehouse) -> dg.Definitions:
+    """Everything one source needs, under its own names: two sources never share a key, a schema,
+    a job or a resource, so one source's bad file, 402 or 401 fails only its own runs."""
+    if warehouse.schema_name != names.schema:
+        raise ValueError(f"source {names.name}: its warehouse schema must be {names.schema}")
+    jobs = build_jobs(names)
+    return dg.Definitions(
+        assets=[*build_table_assets(names), *build_derived_assets(names)],
+        jobs=[jobs.daily, jobs.tweet_insights],
+        schedules=list(build_schedules(names)),
+        sensors=[build_new_accounts_sensor(names)],
+        resources={names.x_resource: x, names.warehouse_resource: warehouse},
+    )
