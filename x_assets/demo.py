@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 import dagster as dg
@@ -20,25 +21,43 @@ from .clock import use_clock, utc_today
 from .constants import (
     DEFAULT_DUCKDB_PATH,
     DEFAULT_SOURCE_FILE,
+    ENV_ACCESS_TOKEN,
+    ENV_ACCESS_TOKEN_SECRET,
     ENV_API_BASE_URL,
     ENV_BEARER_TOKEN,
+    ENV_CONSUMER_KEY,
+    ENV_CONSUMER_SECRET,
     ENV_DUCKDB_PATH,
     ENV_SOURCE_FILE,
     SCHEMA,
 )
 from .emulator.season import Season
+from .names import DEFAULT_SOURCE, SourceNames
 from .read import SourceTables, open_source
+from .resources import XResource
 from .schedules import RANGE_END_TAG, RANGE_START_TAG
+from .source_defs import source_definitions
+from .warehouse import Warehouse
 
+# Two sources, as a brand team keeps them: its own accounts (the default source, x_source.yaml)
+# read with OAuth 1.0a user-context values, and a competitor watch list (examples/competitors.yaml)
+# read with another app's bearer token.
 DEMO_ENV = {
-    ENV_BEARER_TOKEN: emulator.DEMO_BEARER_TOKEN,
+    ENV_CONSUMER_KEY: emulator.DEMO_CONSUMER_KEY,
+    ENV_CONSUMER_SECRET: emulator.DEMO_CONSUMER_SECRET,
+    ENV_ACCESS_TOKEN: emulator.DEMO_ACCESS_TOKEN,
+    ENV_ACCESS_TOKEN_SECRET: emulator.DEMO_ACCESS_TOKEN_SECRET,
     "X_PRIVATELABS_BEARER_TOKEN": emulator.DEMO_OWNER_BEARER_TOKEN,
+    "X_COMPETITORS_BEARER_TOKEN": emulator.DEMO_BEARER_TOKEN,
 }
+COMPETITORS = SourceNames("competitors")
+COMPETITORS_FILE = Path(__file__).resolve().parents[1] / "examples" / "competitors.yaml"
 
 
 @contextmanager
 def demo_environment(base_url: str) -> Iterator[None]:
     saved = dict(os.environ)
+    os.environ.pop(ENV_BEARER_TOKEN, None)  # a bearer token would win over the demo's OAuth 1.0a values
     os.environ.update(DEMO_ENV)
     os.environ[ENV_API_BASE_URL] = base_url
     os.environ.setdefault(ENV_SOURCE_FILE, DEFAULT_SOURCE_FILE)
@@ -69,11 +88,11 @@ def run_demo(days: int = 7, season_days: int = 21, out: TextIO = sys.stdout) -> 
             return dt.datetime.fromtimestamp(world.now_ms() / 1000, tz=dt.UTC)
 
         print(f"emulator: {server.base_url}", file=out)
-        from .definitions import build_defs
-
-        defs = build_defs()  # built after the environment points at the emulator
+        defs = demo_definitions()  # built after the environment points at the emulator
         instance = dg.DagsterInstance.ephemeral()
         daily, lookback = defs.resolve_job_def("x_daily_job"), defs.resolve_job_def("tweet_insights_job")
+        rival_daily = defs.resolve_job_def(COMPETITORS.named("x_daily_job"))
+        rival_lookback = defs.resolve_job_def(COMPETITORS.named("tweet_insights_job"))
         season = Season(world, seed=7)
 
         def run(label: str, job: dg.JobDefinition, **kwargs: object) -> bool:
@@ -94,14 +113,33 @@ def run_demo(days: int = 7, season_days: int = 21, out: TextIO = sys.stdout) -> 
                 season.live_day(world.now_ms())
                 at(day + dt.timedelta(days=1), 0, 30)  # the daily schedule's tick
                 ok &= run(f"day {day}: snapshot, posts, growth, engagement", daily, partition_key=str(day))
+                ok &= run(f"day {day}: the same for competitors", rival_daily, partition_key=str(day))
             at(today, 12)
             season.live_day(int(dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC).timestamp() * 1000))
-            snapshot = [dg.AssetKey("account_insights"), dg.AssetKey("account_daily_growth")]
-            ok &= run(f"account snapshot {today}", daily, partition_key=str(today), asset_selection=snapshot)
             tags = {RANGE_START_TAG: str(first), RANGE_END_TAG: str(today)}
-            ok &= run(f"posts and engagement {first}..{today} (the lookback)", lookback, tags=tags)
-        print_summary(os.environ[ENV_DUCKDB_PATH], out)
+            for names, job, posts in ((DEFAULT_SOURCE, daily, lookback), (COMPETITORS, rival_daily, rival_lookback)):
+                snapshot = [names.key("account_insights"), names.key("account_daily_growth")]
+                label = f"{names.name}: account snapshot {today}"
+                ok &= run(label, job, partition_key=str(today), asset_selection=snapshot)
+                ok &= run(f"{names.name}: posts and engagement {first}..{today} (the lookback)", posts, tags=tags)
+        stats = server.emulator.stats.snapshot()
+        used = ", ".join(f"{label} {n}" for label, n in sorted(stats["requests_by_credential"].items()))
+        print(f"\nX requests by credential: {used}", file=out)  # each source read with its own app
+        print_summary(os.environ[ENV_DUCKDB_PATH], out, sources=(SCHEMA, COMPETITORS.name))
     return 0 if ok else 1
+
+
+def demo_definitions() -> dg.Definitions:
+    """The project's Definitions (the default source) and the competitors source beside it, as
+    `dg scaffold defs x_assets.XSourceComponent competitors` would add it."""
+    from .definitions import build_defs
+
+    competitors = source_definitions(
+        COMPETITORS,
+        XResource(source_file=str(COMPETITORS_FILE), base_url=os.environ[ENV_API_BASE_URL]),
+        Warehouse(database=os.environ[ENV_DUCKDB_PATH], schema_name=COMPETITORS.schema),
+    )
+    return dg.Definitions.merge(build_defs(), competitors)
 
 
 def print_summary(database: str, out: TextIO | None = None, sources: tuple[str, ...] = (SCHEMA,)) -> None:
@@ -148,3 +186,5 @@ def _print_source(source: SourceTables, out: TextIO) -> None:
         ).fetchall()
         for endpoint, username, status, detail in rows:
             print(f"  @{username:<14} {endpoint:<17} {status:<20} {detail[:70]}", file=out)
+        if not rows:
+            print("  none", file=out)

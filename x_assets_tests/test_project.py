@@ -71,6 +71,14 @@ def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None
     assert int(counts["tweet_engagement"]) == int(counts["tweet_insights"])
     for chart in ("followers.png", "weekly_engagement.png"):
         assert (tmp_path / "data" / "charts" / chart).read_bytes().startswith(b"\x89PNG")
+        assert (tmp_path / "data" / "charts" / "competitors" / chart).read_bytes().startswith(b"\x89PNG")
+    # the second source: three competitors, each with a snapshot on four days, in its own schema
+    rivals = dict(re.findall(r"competitors\.(\w+): (\d+) rows", out))
+    assert int(rivals["account_insights"]) == 3 * 4 == int(rivals["account_daily_growth"])
+    assert int(rivals["tweet_insights"]) > 30 and int(rivals["tweet_engagement"]) == int(rivals["tweet_insights"])
+    # the brand read with OAuth 1.0a (and PrivateLabs' own token), the competitors with their app's token
+    used = dict(re.findall(r"([\w-]+) (\d+)", re.search(r"X requests by credential: (.*)", out).group(1)))  # type: ignore[union-attr]
+    assert set(used) == {"default-oauth1", "default-bearer", "privatelabs-owner"}, used
     assert re.search(r"@BannedBrand\s+account_insights\s+suspended", out)
     assert (tmp_path / "data" / "warehouse.duckdb").exists()
 
