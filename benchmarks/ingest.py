@@ -141,8 +141,8 @@ def run_scenario(name: str) -> dict[str, Any]:
         )
         import dagster as dg
 
-        from x_assets.assets import tweet_insights
         from x_assets.definitions import build_resources
+        from x_assets.orchestration.assets import tweet_insights
 
         started = time.perf_counter()
         result = dg.materialize(
@@ -203,10 +203,10 @@ def run_million_memory() -> dict[str, Any]:
     from x_assets.emulator import World, WorldSpec
     from x_assets.emulator.api import Request, user_timeline
     from x_assets.emulator.auth import Credential
-    from x_assets.staging import Stager
-    from x_assets.tables import TWEET_INSIGHTS_TABLE
-    from x_assets.transform import AccountPosts
-    from x_assets.warehouse import Slice, ensure_table, transaction, write_rows
+    from x_assets.ingest.staging import Stager
+    from x_assets.ingest.transform import AccountPosts
+    from x_assets.warehouse.store import Slice, ensure_table, transaction, write_rows
+    from x_assets.warehouse.tables import TWEET_INSIGHTS_TABLE
     from x_assets.x_api.payloads import parse_page, posts_of
     from x_assets.x_api.reads import EXPANSIONS, TWEET_FIELDS
 

@@ -10,11 +10,11 @@ __version__ = "0.1.0"
 # Imported on first use, so `x-assets-emulator` and `x_assets.emulator` do not load Dagster.
 # dg lists XSourceComponent through dir() and getattr(), which both see these.
 _LAZY = {
-    "XSourceComponent": ".component",
-    "XSourceScaffolder": ".component",
-    "open_source": ".read",
-    "SourceTables": ".read",
-    "SourceReadError": ".read",
+    "XSourceComponent": ".orchestration.component",
+    "XSourceScaffolder": ".orchestration.component",
+    "open_source": ".warehouse.read",
+    "SourceTables": ".warehouse.read",
+    "SourceReadError": ".warehouse.read",
 }
 
 __all__ = sorted(_LAZY)

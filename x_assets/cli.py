@@ -8,8 +8,8 @@ import sys
 import warnings
 
 from .constants import DEFAULT_DUCKDB_PATH, DEFAULT_SOURCE_FILE, ENV_DUCKDB_PATH, ENV_SOURCE_FILE, SCHEMA
-from .source import SourceConfigError, load_source, refuse_twins
-from .tables import BUILTIN_COLUMNS
+from .ingest.source import SourceConfigError, load_source, refuse_twins
+from .warehouse.tables import BUILTIN_COLUMNS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +64,7 @@ def _main(argv: list[str] | None = None) -> int:
         return _release_dead_runs(args.run_id)
     if args.command == "summary":
         from .demo import print_summary
-        from .read import SourceReadError
+        from .warehouse.read import SourceReadError
 
         try:
             print_summary(args.database, sources=tuple(args.source) or (SCHEMA,))
@@ -82,7 +82,7 @@ def _release_dead_runs(run_ids: list[str]) -> int:
 
     import dagster as dg
 
-    from .dead_runs import release_dead_runs
+    from .orchestration.dead_runs import release_dead_runs
 
     if not os.environ.get("DAGSTER_HOME"):
         print("x-assets: set DAGSTER_HOME to the instance folder (e.g. .dagster_home)", file=sys.stderr)
@@ -100,7 +100,7 @@ def _stored_ids(database: str) -> dict[str, str]:
         return {}
     import duckdb
 
-    from .warehouse import read_registry
+    from .warehouse.store import read_registry
 
     try:
         with duckdb.connect(database, read_only=True) as conn:
@@ -116,14 +116,15 @@ def _accounts() -> int:
     import dagster as dg
 
     from .definitions import build_resources
-    from .loads import look_up_accounts
+    from .ingest.loads import look_up_accounts
     from .x_api.calls import XFatalError
 
     logging.basicConfig(level=logging.WARNING, format="x-assets: %(message)s")
     try:
         # build_resources resolves the EnvVar credentials, as a run does
         with dg.build_resources(build_resources()) as built:
-            states = look_up_accounts(built.x, built.warehouse, logging.getLogger("x_assets"))
+            x, warehouse = built.x, built.warehouse
+            states = look_up_accounts(x.open(), x.settings(), warehouse.store(), logging.getLogger("x_assets"))
     except (SourceConfigError, XFatalError) as exc:
         print(f"x-assets: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, SourceConfigError) else 1

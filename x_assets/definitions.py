@@ -25,12 +25,11 @@ from .constants import (
     ENV_REFRESH_POLICY,
     ENV_SOURCE_FILE,
 )
-from .names import DEFAULT_SOURCE
-from .resources import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, XResource, env_or_none
-from .schedules import lookback_days
-from .sensors import x_dead_runs_sensor
-from .source_defs import source_definitions
-from .warehouse import Warehouse
+from .orchestration.names import DEFAULT_SOURCE
+from .orchestration.resources import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, Warehouse, XResource, env_or_none
+from .orchestration.schedules import lookback_days
+from .orchestration.sensors import x_dead_runs_sensor
+from .orchestration.source_defs import source_definitions
 
 # Sources added with `dg scaffold defs x_assets.XSourceComponent <name>` land here.
 DEFS_FOLDER = Path(__file__).parent / "defs"

@@ -32,12 +32,11 @@ from .constants import (
     SCHEMA,
 )
 from .emulator.season import Season
-from .names import DEFAULT_SOURCE, SourceNames
-from .read import SourceTables, open_source
-from .resources import XResource
-from .schedules import RANGE_END_TAG, RANGE_START_TAG
-from .source_defs import source_definitions
-from .warehouse import Warehouse
+from .orchestration.names import DEFAULT_SOURCE, SourceNames
+from .orchestration.resources import Warehouse, XResource
+from .orchestration.schedules import RANGE_END_TAG, RANGE_START_TAG
+from .orchestration.source_defs import source_definitions
+from .warehouse.read import SourceTables, open_source
 
 # Two sources, as a brand team keeps them: its own accounts (the default source, x_source.yaml)
 # read with OAuth 1.0a user-context values, and a competitor watch list (examples/competitors.yaml)

@@ -27,15 +27,16 @@ import dagster as dg
 import duckdb
 import yaml
 
-from . import loads
 from .clock import use_clock
 from .constants import ENV_FIRST_DAY
-from .derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, derive
 from .emulator import DEMO_BEARER_TOKEN, Emulator, EmulatorServer, WorldSpec
 from .emulator.season import Season
 from .emulator.world import ACTIVE, DAY_MS, PROTECTED, SUSPENDED
+from .ingest import loads
 from .log import NullLog
-from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE
+from .warehouse.derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, derive
+from .warehouse.store import Store
+from .warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE
 
 METRICS = ("like_count", "reply_count", "quote_count", "bookmark_count", "impression_count")
 FAULT_KINDS = ("rate_limit", "rate_limit_no_reset", "server_error", "truncated", "timeout", "usage_capped", "crash")
@@ -130,7 +131,7 @@ class SeasonRun:
     def run(self) -> SeasonReport:
         # Imported here: the partitions are built on import, from X_FIRST_DAY (see main).
         from .definitions import build_defs, build_resources
-        from .partitions import daily_partitions
+        from .orchestration.partitions import daily_partitions
 
         if daily_partitions.start.date() > self.start - dt.timedelta(days=10):
             raise SystemExit(
@@ -168,7 +169,7 @@ class SeasonRun:
 
     # -- one day --------------------------------------------------------------------
     def _live(self, i: int, defs: dg.Definitions, resources: dict[str, Any], instance: dg.DagsterInstance) -> None:
-        from .schedules import x_daily_schedule, x_tweet_lookback_schedule
+        from .orchestration.schedules import x_daily_schedule, x_tweet_lookback_schedule
 
         day = self.start + dt.timedelta(days=i)
         self._set_clock(self._at(day))
@@ -260,7 +261,7 @@ class SeasonRun:
         return kind
 
     def _sensor_tick(self, defs: dg.Definitions, resources: dict[str, Any], instance: dg.DagsterInstance) -> None:
-        from .sensors import x_new_accounts_sensor
+        from .orchestration.sensors import x_new_accounts_sensor
 
         context = dg.build_sensor_context(instance=instance, cursor=self.cursor, resources={"x": resources["x"]})
         result = x_new_accounts_sensor(context)
@@ -374,12 +375,10 @@ class SeasonRun:
         with duckdb.connect(str(copy)) as conn:
             stored = {name: _table(conn, name) for name in ("account_daily_growth", "tweet_engagement")}
             conn.execute("DELETE FROM x.account_daily_growth; DELETE FROM x.tweet_engagement")
-        from .warehouse import Warehouse
-
-        warehouse = Warehouse(database=str(copy))
+        store = Store(database=str(copy))  # plain code: no Dagster resource needed
         first, last = self.start - dt.timedelta(days=400), self.start + dt.timedelta(days=self.config.days)
         for derivation in (ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT):
-            derive(warehouse, NullLog(), derivation, first, last, {"client": "season"})
+            derive(store, NullLog(), derivation, first, last, {"client": "season"})
         problems = []
         with duckdb.connect(str(copy), read_only=True) as conn:
             for name, before in stored.items():

@@ -19,8 +19,9 @@ from typing import Any
 
 import dagster as dg
 
-from x_assets import assets, loads
 from x_assets.definitions import build_resources
+from x_assets.ingest import loads
+from x_assets.orchestration import assets
 
 
 def main() -> int:

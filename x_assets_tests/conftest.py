@@ -108,8 +108,8 @@ class Project:
         tags: dict[str, str] | None = None,
         **x_overrides: Any,
     ) -> dg.ExecuteInProcessResult:
-        from x_assets import assets as table_assets
-        from x_assets import derived_assets
+        from x_assets.orchestration import assets as table_assets
+        from x_assets.orchestration import derived_assets
 
         all_tags = dict(tags or {})
         if days is not None:

@@ -12,10 +12,10 @@ import dagster as dg
 
 from x_assets.constants import ACCOUNTS_TAG
 from x_assets.definitions import defs
-from x_assets.resources import XResource
-from x_assets.schedules import x_daily_schedule, x_tweet_lookback_schedule
-from x_assets.sensors import x_new_accounts_sensor
-from x_assets.tables import (
+from x_assets.orchestration.resources import XResource
+from x_assets.orchestration.schedules import x_daily_schedule, x_tweet_lookback_schedule
+from x_assets.orchestration.sensors import x_new_accounts_sensor
+from x_assets.warehouse.tables import (
     ACCOUNT_DAILY_GROWTH_TABLE,
     ACCOUNT_INSIGHTS_TABLE,
     TWEET_ENGAGEMENT_TABLE,

@@ -8,10 +8,10 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from x_assets.checks import CHECKS, CheckInput, run_checks
-from x_assets.harvest import AccountState
-from x_assets.source import AccountSpec
-from x_assets.tables import ACCOUNT_INSIGHTS_TABLE
+from x_assets.ingest.harvest import AccountState
+from x_assets.ingest.source import AccountSpec
+from x_assets.orchestration.checks import CHECKS, CheckInput, run_checks
+from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE
 
 from .conftest import TODAY, Project, account_by_name, control
 

@@ -20,7 +20,7 @@ import dagster as dg
 import pytest
 
 from x_assets.cli import main as cli_main
-from x_assets.sensors import x_dead_runs_sensor
+from x_assets.orchestration.sensors import x_dead_runs_sensor
 
 from .conftest import TODAY, Project, control
 

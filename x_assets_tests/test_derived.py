@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from x_assets.derived import TOP_TWEETS_PER_WEEK, TOP_TWEETS_VIEW
+from x_assets.warehouse.derived import TOP_TWEETS_PER_WEEK, TOP_TWEETS_VIEW
 
 from .conftest import TODAY, Project, account_by_name, control, expected_tweet_rows
 

@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from x_assets import loads
+from x_assets.ingest import loads
 
 from .conftest import TODAY, Project, account_by_name, control, expected_tweet_rows
 
@@ -122,8 +122,8 @@ def test_fatal_answers_fail_fast_without_retry_or_write(project: Project, kind: 
 
 def test_a_fatal_answer_is_not_retried_by_a_dagster_retry_policy(project: Project) -> None:
     """Failure(allow_retries=False): a job with a retry policy does not retry it (it does retry others)."""
-    from x_assets.assets import tweet_insights
-    from x_assets.partitions import daily_partitions
+    from x_assets.orchestration.assets import tweet_insights
+    from x_assets.orchestration.partitions import daily_partitions
 
     job = dg.define_asset_job(
         "with_retries",

@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 
 from x_assets.cli import main as cli_main
-from x_assets.tables import ACCOUNT_INSIGHTS_TABLE
-from x_assets.warehouse import DuplicateKeyError, ensure_table, transaction, write_rows
+from x_assets.warehouse.store import DuplicateKeyError, ensure_table, transaction, write_rows
+from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE
 
 from .conftest import TODAY, Project, account_by_name
 

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from x_assets.tables import markdown_reference
+from x_assets.warehouse.tables import markdown_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_table_reference_matches_the_code() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert markdown_reference() in readme, "README tables are stale: paste `python -m x_assets.tables` output"
+    assert markdown_reference() in readme, "README tables are stale: paste `python -m x_assets.warehouse.tables` output"
 
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one() -> None:
@@ -89,3 +89,20 @@ def test_readme_pictures_exist_and_are_pngs() -> None:
     assert len(pictures) >= 3  # the asset graph, a chart, the chart in the UI
     for picture in pictures:
         assert (ROOT / picture).read_bytes().startswith(b"\x89PNG"), picture
+
+
+def test_the_plain_logic_imports_no_dagster() -> None:
+    """Ingest, warehouse, reports and the X client take plain settings and sessions: scripts and
+    notebooks can use them, and the Dagster layer is the only place that knows Dagster."""
+    modules = [
+        "x_assets.ingest.loads",
+        "x_assets.ingest.session",
+        "x_assets.warehouse.derived",
+        "x_assets.warehouse.read",
+        "x_assets.reports.charts",
+        "x_assets.x_api.client",
+    ]
+    code = f"import sys; import {', '.join(modules)}; print('dagster' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -10,10 +10,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from x_assets.assets import account_insights
 from x_assets.cli import main as cli_main
 from x_assets.definitions import SettingsError
-from x_assets.warehouse import Warehouse
+from x_assets.orchestration.assets import account_insights
+from x_assets.orchestration.resources import Warehouse
 
 from .conftest import TODAY, Project
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from x_assets.cli import main as cli_main
-from x_assets.source import SourceConfigError, load_source
-from x_assets.tables import BUILTIN_COLUMNS
+from x_assets.ingest.source import SourceConfigError, load_source
+from x_assets.warehouse.tables import BUILTIN_COLUMNS
 
 from .conftest import TODAY, Project
 

@@ -8,10 +8,9 @@ from .assets import build_table_assets
 from .derived_assets import build_derived_assets
 from .jobs import build_jobs
 from .names import SourceNames
-from .resources import XResource
+from .resources import Warehouse, XResource
 from .schedules import build_schedules
 from .sensors import build_new_accounts_sensor
-from .warehouse import Warehouse
 
 
 def source_definitions(names: SourceNames, x: XResource, warehouse: Warehouse) -> dg.Definitions:

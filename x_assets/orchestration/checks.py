@@ -15,11 +15,11 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from .constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
-from .harvest import INCOMPLETE, AccountState
-from .markdown import markdown_table
-from .tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, Table
-from .warehouse import duplicate_keys, frame
+from ..constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
+from ..ingest.harvest import INCOMPLETE, AccountState
+from ..reports.markdown import markdown_table
+from ..warehouse.store import duplicate_keys, frame
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, Table
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN

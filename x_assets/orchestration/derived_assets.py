@@ -9,14 +9,14 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from ..ingest.source import SourceConfigError, load_source
+from ..reports.charts import followers_chart, markdown_image, save_chart, weekly_engagement_chart
+from ..reports.markdown import markdown_table
+from ..warehouse.derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, Derivation, derive, top_tweets_view
+from ..warehouse.store import WarehouseError, frame
+from ..warehouse.tables import BUILTIN_COLUMNS
 from .assets import build_table_assets, source_resources, table_asset, window
-from .charts import followers_chart, markdown_image, save_chart, weekly_engagement_chart
-from .derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, Derivation, derive, top_tweets_view
-from .markdown import markdown_table
 from .names import DEFAULT_SOURCE, SourceNames
-from .source import SourceConfigError, load_source
-from .tables import BUILTIN_COLUMNS
-from .warehouse import WarehouseError, frame
 
 CHARTS_FOLDER = "charts"
 
@@ -29,7 +29,7 @@ def _derive(
     chart_name: str,
     extra: Callable[[duckdb.DuckDBPyConnection, str, dt.date], dict[str, Any]] | None = None,
 ) -> dg.MaterializeResult:
-    x, warehouse = source_resources(names, context)
+    x, store = source_resources(names, context)
     try:
         # Pure SQL over stored tables: the source file is read for its default-schema columns only,
         # so an unset credential variable (needed by reads from X) does not stop it.
@@ -38,15 +38,15 @@ def _derive(
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     first, last = window(context)
     try:
-        result = derive(warehouse, context.log, derivation, first, last, default_schema)
-        with warehouse.connect(context.log) as conn:
-            png = chart(conn, warehouse.schema_name, last)
-            more = extra(conn, warehouse.schema_name, last) if extra is not None else {}
+        result = derive(store, context.log, derivation, first, last, default_schema)
+        with store.connect(context.log) as conn:
+            png = chart(conn, store.schema_name, last)
+            more = extra(conn, store.schema_name, last) if extra is not None else {}
     except WarehouseError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     # Beside the DuckDB file (data/ by default), so the picture is there without the UI; a named
     # source's charts in a folder of its own.
-    folder = Path(warehouse.database).parent / CHARTS_FOLDER
+    folder = Path(store.database).parent / CHARTS_FOLDER
     path = save_chart(png, (folder if names.default else folder / names.name) / f"{chart_name}.png")
     context.log.info(f"chart written to {path}")
     return dg.MaterializeResult(

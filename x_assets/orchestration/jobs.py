@@ -9,7 +9,7 @@ import dagster as dg
 if TYPE_CHECKING:  # the type define_asset_job returns; not exported at the top of dagster
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from .constants import ACCOUNT_DAILY_GROWTH, ACCOUNT_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
+from ..constants import ACCOUNT_DAILY_GROWTH, ACCOUNT_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
 from .names import DEFAULT_SOURCE, SourceNames
 from .partitions import daily_partitions
 

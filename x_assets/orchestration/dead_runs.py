@@ -14,30 +14,15 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 
 import dagster as dg
 
-from .log import Log, NullLog
+from ..log import Log, NullLog
+from ..processes import process_alive
 
 HOST_TAG = "x_assets/host"
 PID_TAG = "x_assets/pid"
 UNFINISHED_STATUSES = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this host (a zombie, killed but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by another user
-        return True
-    status = Path(f"/proc/{pid}/status")
-    try:
-        return "\nState:\tZ" not in status.read_text()
-    except OSError:  # no /proc (macOS): os.kill said it exists
-        return True
 
 
 def record_run_process(instance: dg.DagsterInstance, run_id: str) -> None:

@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from .constants import DEFAULT_LOOKBACK_DAYS, ENV_LOOKBACK_DAYS
+from ..constants import DEFAULT_LOOKBACK_DAYS, ENV_LOOKBACK_DAYS
 from .jobs import build_jobs
 from .names import DEFAULT_SOURCE, SourceNames
 

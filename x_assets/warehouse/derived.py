@@ -14,8 +14,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from .constants import SCHEMA
-from .log import Log
+from ..constants import SCHEMA
+from ..log import Log
+from .store import Store, ensure_table, frame, transaction
 from .tables import (
     ACCOUNT_DAILY_GROWTH_TABLE,
     ACCOUNT_INSIGHTS_TABLE,
@@ -23,7 +24,6 @@ from .tables import (
     TWEET_INSIGHTS_TABLE,
     Table,
 )
-from .warehouse import Warehouse, ensure_table, frame, transaction
 
 TOP_TWEETS_VIEW_NAME = "top_tweets_weekly"
 TOP_TWEETS_VIEW = f"{SCHEMA}.{TOP_TWEETS_VIEW_NAME}"  # the default source's
@@ -122,7 +122,7 @@ class DerivedResult:
 
 
 def derive(
-    warehouse: Warehouse,
+    store: Store,
     log: Log,
     derivation: Derivation,
     first: dt.date,
@@ -130,17 +130,17 @@ def derive(
     default_schema: dict[str, Any],
 ) -> DerivedResult:
     """Recompute the days first..last of a derived table from the stored tables, in one transaction."""
-    table = warehouse.table(derivation.table)
+    table = store.table(derivation.table)
     date = f'"{table.date_column}"'
     prefix = "t." if derivation.source is TWEET_INSIGHTS_TABLE else ""
     extra = "".join(f', {prefix}"{name}"' for name in default_schema)
-    with warehouse.connect(log) as conn, transaction(conn):
+    with store.connect(log) as conn, transaction(conn):
         # The stored tables may not exist yet (nothing loaded): an empty table derives an empty window.
         for source in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, table):
-            ensure_table(conn, warehouse.table(source), default_schema)
+            ensure_table(conn, store.table(source), default_schema)
         conn.execute(f"DELETE FROM {table.qualified} WHERE {date} BETWEEN ? AND ?", [first, last])
         params = {"first": first, "last": last}
-        sql = derivation.sql.format(extra=extra, **_names(warehouse.schema_name))
+        sql = derivation.sql.format(extra=extra, **_names(store.schema_name))
         conn.execute(f"INSERT INTO {table.qualified} BY NAME {sql}", params)
         ((rows, accounts),) = conn.execute(
             f"SELECT count(*), count(DISTINCT account_id) FROM {table.qualified} WHERE {date} BETWEEN ? AND ?",
@@ -152,6 +152,6 @@ def derive(
             [first, last],
         )
         if derivation.after is not None:
-            derivation.after(conn, warehouse.schema_name)
+            derivation.after(conn, store.schema_name)
     log.info(f"{table.name} {first}..{last}: {rows} row(s) for {accounts} account(s)")
     return DerivedResult(table, (first, last), int(rows), int(accounts), preview)

@@ -5,7 +5,7 @@ import os
 
 import dagster as dg
 
-from .constants import ENV_FIRST_DAY, PARTITIONS_START
+from ..constants import ENV_FIRST_DAY, PARTITIONS_START
 
 
 def first_day() -> str:

@@ -6,10 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
-import dagster as dg
 import polars as pl
 
-from .constants import (
+from ..constants import (
     ACCOUNT_DAILY_GROWTH,
     ACCOUNT_INSIGHTS,
     ACCOUNT_REGISTRY,
@@ -60,12 +59,6 @@ class Table:
 
     def empty_frame(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.polars_schema())
-
-    def table_schema(self, default_schema: dict[str, Any] | None = None) -> dg.TableSchema:
-        columns = [dg.TableColumn(c.name, c.sql_type, description=c.description) for c in self.columns]
-        for name, value in (default_schema or {}).items():
-            columns.append(dg.TableColumn(name, sql_type_for(value), description="Constant from default_schema."))
-        return dg.TableSchema(columns=columns)
 
 
 def _c(name: str, sql_type: str, description: str) -> Column:
@@ -241,5 +234,5 @@ def markdown_reference() -> str:
     return "\n".join(parts)
 
 
-if __name__ == "__main__":  # python -m x_assets.tables: the README's table reference
+if __name__ == "__main__":  # python -m x_assets.warehouse.tables: the README's table reference
     print(markdown_reference())

@@ -7,16 +7,16 @@ from typing import Any
 
 import dagster as dg
 
-from .clock import utc_today
-from .constants import ACCOUNTS_TAG, HISTORY_TAG
+from ..clock import utc_today
+from ..constants import ACCOUNTS_TAG, HISTORY_TAG
+from ..ingest.source import SourceConfigError, load_source
+from ..warehouse.tables import BUILTIN_COLUMNS
 from .dead_runs import release_dead_runs
 from .jobs import build_jobs
 from .names import DEFAULT_SOURCE, SourceNames
 from .partitions import daily_partitions
 from .resources import XResource
 from .schedules import RANGE_END_TAG, RANGE_START_TAG
-from .source import SourceConfigError, load_source
-from .tables import BUILTIN_COLUMNS
 
 
 @functools.cache  # one object per source, however often the definitions are assembled

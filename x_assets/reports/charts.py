@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE
 
 _SIZE = (8.0, 4.2)
 _DPI = 90

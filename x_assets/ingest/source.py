@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .constants import ENDPOINTS
+from ..constants import ENDPOINTS
 
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 MAX_ID = 2**63 - 1  # X ids are 64-bit snowflakes: at most 19 digits

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from .constants import GROUP, IDENTIFIER_PATTERN, POOL, SCHEMA
+from ..constants import GROUP, IDENTIFIER_PATTERN, POOL, SCHEMA
 
 # Names a source may not take: the project's default source is "x", and "main" is DuckDB's own schema.
 RESERVED_NAMES = frozenset({SCHEMA, "main", "information_schema", "pg_catalog", "temp"})

@@ -11,20 +11,16 @@ import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import polars as pl
-from dagster_duckdb import DuckDBResource
-from pydantic import Field
 
-from .clock import utc_now
-from .constants import IDENTIFIER_PATTERN, SCHEMA
-from .dead_runs import on_run_start
-from .log import Log
+from ..clock import utc_now
+from ..constants import SCHEMA
+from ..log import Log
 from .tables import ACCOUNT_REGISTRY_TABLE, Table, sql_type_for
 
 WAREHOUSE_ADVICE = "set X_DUCKDB_PATH to a DuckDB file (new or existing) in a folder this process can write"
@@ -39,23 +35,18 @@ def _cannot_open(path: Path, exc: Exception) -> str:
     return f"cannot open the DuckDB warehouse {path} ({reason}): {WAREHOUSE_ADVICE}"
 
 
-class Warehouse(DuckDBResource):
-    """The DuckDB file the tables live in; waits, bounded and logged, for another writer's lock."""
+@dataclass(frozen=True)
+class Store:
+    """One source's tables in a DuckDB file; a writer waits, bounded and logged, for another's lock."""
 
-    lock_timeout_seconds: float = Field(default=600.0, description="How long to wait for another process's lock.")
-    schema_name: str = Field(
-        default=SCHEMA,
-        pattern=IDENTIFIER_PATTERN,
-        description="The source's DuckDB schema, which holds its tables (x for the project's default source).",
-    )
+    database: str
+    schema_name: str = SCHEMA  # the source's schema (a validated identifier): x for the default source
+    lock_timeout_seconds: float = 600.0
+    connection_config: dict[str, Any] = field(default_factory=dict)
 
     def table(self, table: Table) -> Table:
         """This table in the source's schema."""
         return table.in_schema(self.schema_name)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # Every asset of the project uses the warehouse, and resources start before steps claim slots.
-        on_run_start(context)
 
     @contextmanager
     def connect(self, log: Log) -> Iterator[duckdb.DuckDBPyConnection]:

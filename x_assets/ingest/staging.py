@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from .dead_runs import process_alive
-from .tables import with_default_schema
+from ..processes import process_alive
+from ..warehouse.tables import with_default_schema
 from .transform import AccountPosts, tweets_frame_many
 
 BATCH_ROWS = 50_000  # about 40 MB of posts in memory per batch

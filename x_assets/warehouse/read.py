@@ -15,7 +15,7 @@ from types import TracebackType
 import duckdb
 import polars as pl
 
-from .constants import DEFAULT_DUCKDB_PATH, ENV_DUCKDB_PATH, SCHEMA
+from ..constants import DEFAULT_DUCKDB_PATH, ENV_DUCKDB_PATH, SCHEMA
 
 
 class SourceReadError(Exception):

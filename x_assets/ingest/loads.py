@@ -10,15 +10,38 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from .clock import utc_now, utc_today
-from .constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
+from ..clock import utc_now, utc_today
+from ..constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
+from ..log import Log, NullLog
+from ..warehouse.store import (
+    Slice,
+    Store,
+    default_schema_conflicts,
+    ensure_table,
+    frame,
+    read_registry,
+    remember_resolutions,
+    table_exists,
+    transaction,
+    write_rows,
+)
+from ..warehouse.tables import (
+    ACCOUNT_INSIGHTS_TABLE,
+    ACCOUNT_STATUS_TABLE,
+    TWEET_INSIGHTS_TABLE,
+    UTC_TS,
+    Table,
+    with_default_schema,
+)
+from ..x_api.calls import Caller, CallStats, XCredentialsRefusedError, XFatalError, XTransientError
+from ..x_api.reads import ReadBudget
 from .harvest import (
     FAILED,
     INCOMPLETE,
@@ -32,33 +55,11 @@ from .harvest import (
     refresh_posts,
     resolve_accounts,
 )
-from .log import Log, NullLog
-from .resources import DEFAULT_SCOPE, XResource, XSession
+from .session import DEFAULT_SCOPE, XSession
+from .settings import RunSettings
 from .source import AccountSpec, SourceConfigError, refuse_twins
 from .staging import Stager, staging_folder
-from .tables import (
-    ACCOUNT_INSIGHTS_TABLE,
-    ACCOUNT_STATUS_TABLE,
-    TWEET_INSIGHTS_TABLE,
-    UTC_TS,
-    Table,
-    with_default_schema,
-)
 from .transform import accounts_frame
-from .warehouse import (
-    Slice,
-    Warehouse,
-    default_schema_conflicts,
-    ensure_table,
-    frame,
-    read_registry,
-    remember_resolutions,
-    table_exists,
-    transaction,
-    write_rows,
-)
-from .x_api.calls import Caller, CallStats, XCredentialsRefusedError, XFatalError, XTransientError
-from .x_api.reads import ReadBudget
 
 
 class PastObservationError(ValueError):
@@ -215,8 +216,8 @@ class Write:
     delete_keys: list[str] = field(default_factory=list)
 
 
-def _write(warehouse: Warehouse, log: Log, session: XSession, write: Write) -> int:
-    with warehouse.connect(log) as conn:
+def _write(store: Store, log: Log, session: XSession, write: Write) -> int:
+    with store.connect(log) as conn:
         # Row order in a table means nothing here; without it DuckDB inserts staged files in parallel.
         conn.execute("SET preserve_insertion_order = false")
         return _write_in(conn, session, write)
@@ -245,17 +246,16 @@ def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) 
 
 
 def _open(
-    x: XResource, warehouse: Warehouse, log: Log, only: Sequence[str] | None, caller: Caller
-) -> tuple[XSession, list[AccountState], dict[str, tuple[str, str]]]:
-    session = x.open()
+    session: XSession, store: Store, log: Log, only: Sequence[str] | None, caller: Caller
+) -> tuple[list[AccountState], dict[str, tuple[str, str]]]:
     accounts = select_accounts(session, only, log)
-    with warehouse.connect(log) as conn:
-        registry = read_registry(conn, warehouse.schema_name)
+    with store.connect(log) as conn:
+        registry = read_registry(conn, store.schema_name)
     refuse_twins(session.source, registry)  # a handle resolved by an earlier run: before any request
     states, first = resolve_accounts(session, accounts, registry, caller)
     # a handle looked up for the first time: before any timeline read or write
     refuse_twins(session.source, {**registry, **{s.spec.key: s.account_id for s in states if s.account_id}})
-    return session, states, first
+    return states, first
 
 
 UNFINISHED = "not loaded: the run that was to load this day ended before writing it (see its log)"
@@ -263,8 +263,8 @@ UNFINISHED = "not loaded: the run that was to load this day ended before writing
 
 @contextmanager
 def _explained(
-    x: XResource,
-    warehouse: Warehouse,
+    session: XSession,
+    store: Store,
     log: Log,
     only: Sequence[str] | None,
     first: dt.date,
@@ -278,13 +278,13 @@ def _explained(
     or is refused by X (402, 401, a usage cap; its answer then becomes the detail) leaves a status
     where it left no rows. A day that has a status keeps it: its rows are as that status says.
     """
-    _mark_unfinished(x, warehouse, log, only, days_in(first, last), endpoint)
+    _mark_unfinished(session, store, log, only, days_in(first, last), endpoint)
     try:
         yield
     except XFatalError as exc:
-        with warehouse.connect(log) as conn:
+        with store.connect(log) as conn:
             conn.execute(
-                f"UPDATE {warehouse.table(ACCOUNT_STATUS_TABLE).qualified} SET detail = ? "
+                f"UPDATE {store.table(ACCOUNT_STATUS_TABLE).qualified} SET detail = ? "
                 "WHERE endpoint = ? AND date BETWEEN ? AND ? "
                 "AND status = ? AND detail = ?",
                 [str(exc)[:500], endpoint, first, last, FAILED, UNFINISHED],
@@ -293,27 +293,26 @@ def _explained(
 
 
 def _mark_unfinished(
-    x: XResource,
-    warehouse: Warehouse,
+    session: XSession,
+    store: Store,
     log: Log,
     only: Sequence[str] | None,
     days: list[dt.date],
     endpoint: str,
 ) -> None:
-    session = x.open()
     extra = session.source.default_schema
-    with warehouse.connect(log) as conn, transaction(conn):
+    with store.connect(log) as conn, transaction(conn):
         # before anything is written: a default-schema value the stored columns cannot take
-        conflicts = default_schema_conflicts(conn, warehouse.schema_name, extra)
+        conflicts = default_schema_conflicts(conn, store.schema_name, extra)
         if conflicts:
             listed = "\n".join(f"  - {c}" for c in conflicts)
             raise SourceConfigError(f"{session.source.path}: {len(conflicts)} problem(s):\n{listed}")
-        registry = read_registry(conn, warehouse.schema_name)
+        registry = read_registry(conn, store.schema_name)
         accounts = select_accounts(session, only, NullLog())  # _open says which accounts it skips
         states = [AccountState(spec=a, account_id=a.account_id or registry.get(a.key)) for a in accounts]
         for state in states:
             state.fail(FAILED, UNFINISHED)
-        status_table = warehouse.table(ACCOUNT_STATUS_TABLE)
+        status_table = store.table(ACCOUNT_STATUS_TABLE)
         ensure_table(conn, status_table, extra)
         conn.register("_unfinished", with_default_schema(status_frame(states, days, endpoint), extra).to_arrow())
         try:
@@ -327,33 +326,32 @@ def _mark_unfinished(
             conn.unregister("_unfinished")
 
 
-def look_up_accounts(x: XResource, warehouse: Warehouse, log: Log) -> list[AccountState]:
+def look_up_accounts(session: XSession, settings: RunSettings, store: Store, log: Log) -> list[AccountState]:
     """The configured accounts as X knows them now, through the lookups a run makes; writes nothing.
 
     Accounts already resolved by a run are looked up by their stored id, as the assets do.
     """
-    caller = _caller(x, log)
-    session = x.open()
+    caller = _caller(settings, log)
     registry: dict[str, str] = {}
-    if Path(warehouse.database).exists():
+    if Path(store.database).exists():
         try:
-            with duckdb.connect(warehouse.database, read_only=True) as conn:
-                registry = read_registry(conn, warehouse.schema_name)
+            with duckdb.connect(store.database, read_only=True) as conn:
+                registry = read_registry(conn, store.schema_name)
         except duckdb.Error as exc:  # locked by a running job: resolve handles afresh
-            log.warning(f"stored account ids not read from {warehouse.database} ({exc}); resolving handles")
+            log.warning(f"stored account ids not read from {store.database} ({exc}); resolving handles")
     states, _ = resolve_accounts(session, session.source.accounts, registry, caller)
     return states
 
 
-def _caller(x: XResource, log: Log) -> Caller:
-    policy = x.call_policy()
-    policy.reserve = x.max_workers
+def _caller(settings: RunSettings, log: Log) -> Caller:
+    policy = replace(settings.call_policy, reserve=settings.max_workers)
     return Caller(policy, CallStats(), log)
 
 
 def load_account_insights(
-    x: XResource,
-    warehouse: Warehouse,
+    session: XSession,
+    settings: RunSettings,
+    store: Store,
     first: dt.date,
     last: dt.date,
     log: Log,
@@ -362,14 +360,14 @@ def load_account_insights(
 ) -> LoadResult:
     """Snapshot every account's profile metrics under the days first..last (yesterday or today)."""
     check_observable(first, last, today or utc_today())
-    caller = _caller(x, log)
-    with _explained(x, warehouse, log, only, first, last, ACCOUNT_INSIGHTS):
-        session, states, first_resolutions = _open(x, warehouse, log, only, caller)
+    caller = _caller(settings, log)
+    with _explained(session, store, log, only, first, last, ACCOUNT_INSIGHTS):
+        states, first_resolutions = _open(session, store, log, only, caller)
     observed = [s for s in states if s.user is not None and s.account_id]
     days = days_in(first, last)
     rows = [{"user": s.user, "account_name": s.account_name, "fetched_at": s.fetched_at} for s in observed]
     snapshots = pl.concat([accounts_frame(rows, day) for day in days])
-    closer = _closer_snapshots(warehouse, log, snapshots)
+    closer = _closer_snapshots(store, log, snapshots)
     if closer.height:
         snapshots = snapshots.join(closer, on=["date", "account_id"], how="anti")
         log.info(
@@ -377,8 +375,8 @@ def load_account_insights(
             f"(e.g. {closer.row(0)[1]} on {closer.row(0)[0]}, taken {closer.row(0)[2]:%Y-%m-%d %H:%M} UTC)"
         )
     write = Write(
-        table=warehouse.table(ACCOUNT_INSIGHTS_TABLE),
-        status_table=warehouse.table(ACCOUNT_STATUS_TABLE),
+        table=store.table(ACCOUNT_INSIGHTS_TABLE),
+        status_table=store.table(ACCOUNT_STATUS_TABLE),
         rows=snapshots,
         days=(first, last),
         slices=[Slice(account_id, day, day) for day, account_id in snapshots.select("date", "account_id").iter_rows()],
@@ -386,7 +384,7 @@ def load_account_insights(
         endpoint=ACCOUNT_INSIGHTS,
         first_resolutions=first_resolutions,
     )
-    written = _write(warehouse, log, session, write)
+    written = _write(store, log, session, write)
     warn_unreadable(states, log)
     log.info(f"account_insights {first}..{last}: {written} row(s) for {len(observed)} of {len(states)} account(s)")
     return LoadResult(
@@ -395,19 +393,19 @@ def load_account_insights(
         states,
         written,
         caller.stats,
-        x.post_read_usd,
-        x.user_read_usd,
+        settings.post_read_usd,
+        settings.user_read_usd,
         preview=snapshots.head(5),
     )
 
 
-def _closer_snapshots(warehouse: Warehouse, log: Log, snapshots: pl.DataFrame) -> pl.DataFrame:
+def _closer_snapshots(store: Store, log: Log, snapshots: pl.DataFrame) -> pl.DataFrame:
     """(date, account_id, fetched_at) of stored snapshots taken closer to the end of their UTC day
     than this run's: the observation nearest the day's end represents the day, so a re-run late
     the next day never replaces the 00:30 snapshot, while a later one during the day does."""
-    stored = warehouse.table(ACCOUNT_INSIGHTS_TABLE)
+    stored = store.table(ACCOUNT_INSIGHTS_TABLE)
     table = stored.qualified
-    with warehouse.connect(log) as conn:
+    with store.connect(log) as conn:
         if not snapshots.height or not table_exists(conn, stored):
             return pl.DataFrame(schema={"date": pl.Date, "account_id": pl.String, "fetched_at": UTC_TS})
         conn.register("_observed", snapshots.select("date", "account_id", "fetched_at").to_arrow())
@@ -432,14 +430,14 @@ class StoredPosts:
 
 
 def _stored_posts(
-    warehouse: Warehouse, log: Log, ids: list[str], first: dt.date, last: dt.date, today: dt.date, ages: list[int]
+    store: Store, log: Log, ids: list[str], first: dt.date, last: dt.date, today: dt.date, ages: list[int]
 ) -> StoredPosts:
     """since_id may skip only what is stored: a day without an 'ok' status (failed, incomplete, never
     loaded) must be read again from its start, however many newer posts are stored after it."""
-    posts, statuses = warehouse.table(TWEET_INSIGHTS_TABLE), warehouse.table(ACCOUNT_STATUS_TABLE)
+    posts, statuses = store.table(TWEET_INSIGHTS_TABLE), store.table(ACCOUNT_STATUS_TABLE)
     table = posts.qualified
     due_days = [today - dt.timedelta(days=a) for a in ages]
-    with warehouse.connect(log) as conn:
+    with store.connect(log) as conn:
         ensure_table(conn, posts, {})
         ensure_table(conn, statuses, {})
         newest = conn.execute(
@@ -464,8 +462,9 @@ def _stored_posts(
 
 
 def load_tweet_insights(
-    x: XResource,
-    warehouse: Warehouse,
+    session: XSession,
+    settings: RunSettings,
+    store: Store,
     first: dt.date,
     last: dt.date,
     log: Log,
@@ -473,23 +472,30 @@ def load_tweet_insights(
 ) -> LoadResult:
     """Every account's posts created on days first..last, each account's window read once.
 
-    Accounts are read in parallel by x.max_workers workers, paced by the rate-limit headers.
+    Accounts are read in parallel by settings.max_workers workers, paced by the rate-limit headers.
     """
-    with _explained(x, warehouse, log, only, first, last, TWEET_INSIGHTS):
-        return _load_tweet_insights(x, warehouse, first, last, log, only)
+    with _explained(session, store, log, only, first, last, TWEET_INSIGHTS):
+        return _load_tweet_insights(session, settings, store, first, last, log, only)
 
 
 def _load_tweet_insights(
-    x: XResource, warehouse: Warehouse, first: dt.date, last: dt.date, log: Log, only: Sequence[str] | None
+    session: XSession,
+    settings: RunSettings,
+    store: Store,
+    first: dt.date,
+    last: dt.date,
+    log: Log,
+    only: Sequence[str] | None,
 ) -> LoadResult:
-    caller = _caller(x, log)
-    session, states, first_resolutions = _open(x, warehouse, log, only, caller)
+    caller = _caller(settings, log)
+    states, first_resolutions = _open(session, store, log, only, caller)
     now = utc_now()
-    budget = ReadBudget(x.max_post_reads)
+    budget = ReadBudget(settings.max_post_reads)
     readable = [s for s in states if s.account_id is not None and s.status in (OK, PROTECTED)]
-    by_ages = x.refresh_policy == "ages"
+    by_ages = settings.refresh_policy == "ages"
+    ids = [s.account_id or "" for s in readable]
     stored = (
-        _stored_posts(warehouse, log, [s.account_id or "" for s in readable], first, last, now.date(), x.refresh_ages)
+        _stored_posts(store, log, ids, first, last, now.date(), settings.refresh_ages)
         if by_ages
         else StoredPosts({}, {}, {})
     )
@@ -554,9 +560,9 @@ def _load_tweet_insights(
         rows = sum(o.posts.data.height for o in outcomes)
         log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); {progress(i)}")
 
-    with staging_folder(warehouse.database) as stage:
+    with staging_folder(store.database) as stage:
         stager = Stager(stage, session.source.default_schema)
-        with ThreadPoolExecutor(max_workers=max(1, x.max_workers), thread_name_prefix="x-read") as pool:
+        with ThreadPoolExecutor(max_workers=max(1, settings.max_workers), thread_name_prefix="x-read") as pool:
             futures: dict[Future[list[PostsOutcome]], AccountState] = {pool.submit(read_one, s): s for s in readable}
             try:
                 for i, future in enumerate(as_completed(futures), start=1):
@@ -573,8 +579,8 @@ def _load_tweet_insights(
         stager.flush()
         post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
         write = Write(
-            table=warehouse.table(TWEET_INSIGHTS_TABLE),
-            status_table=warehouse.table(ACCOUNT_STATUS_TABLE),
+            table=store.table(TWEET_INSIGHTS_TABLE),
+            status_table=store.table(ACCOUNT_STATUS_TABLE),
             rows=stager.files,
             days=(first, last),
             slices=slices,
@@ -584,7 +590,7 @@ def _load_tweet_insights(
             key_column="tweet_id",
             delete_keys=delete_keys,
         )
-        written = _write(warehouse, log, session, write)
+        written = _write(store, log, session, write)
     log.info(
         f"tweet_insights {first}..{last}: {written} post(s) for {len(slices)} of {len(states)} account(s), "
         f"{sum(caller.stats.requests.values())} request(s), {post_reads} post read(s)"
@@ -595,8 +601,8 @@ def _load_tweet_insights(
         states,
         written,
         caller.stats,
-        x.post_read_usd,
-        x.user_read_usd,
+        settings.post_read_usd,
+        settings.user_read_usd,
         post_reads=post_reads,
         incomplete={k: v[0] for k, v in incomplete.items()},
         preview=stager.preview,

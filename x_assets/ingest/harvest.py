@@ -15,15 +15,12 @@ from typing import Any
 
 import polars as pl
 
-from .clock import utc_now
-from .resources import XSession
-from .source import AccountSpec
-from .transform import AccountPosts
-from .warehouse import Slice
-from .x_api.calls import Caller, XCredentialsRefusedError, XTransientError
-from .x_api.client import XClient
-from .x_api.payloads import Page, posts_of
-from .x_api.reads import (
+from ..clock import utc_now
+from ..warehouse.store import Slice
+from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
+from ..x_api.client import XClient
+from ..x_api.payloads import Page, posts_of
+from ..x_api.reads import (
     LOOKUP_BATCH,
     BudgetExhaustedError,
     ReadBudget,
@@ -33,6 +30,9 @@ from .x_api.reads import (
     timeline_pages,
     tweets_by_ids,
 )
+from .session import XSession
+from .source import AccountSpec
+from .transform import AccountPosts
 
 OK, PROTECTED, SUSPENDED, NOT_FOUND = "ok", "protected", "suspended", "not_found"
 REFUSED, FAILED, INCOMPLETE = "credentials_refused", "failed", "incomplete"

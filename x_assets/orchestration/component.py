@@ -10,13 +10,12 @@ from typing import Annotated, Literal
 import dagster as dg
 from pydantic import Field
 
-from .constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH
+from ..constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH
+from ..ingest.source import SourceConfigError, load_source
+from ..warehouse.tables import BUILTIN_COLUMNS
 from .names import SourceNameError, SourceNames, check_source_name
-from .resources import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, XResource
-from .source import SourceConfigError, load_source
+from .resources import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, Warehouse, XResource
 from .source_defs import source_definitions
-from .tables import BUILTIN_COLUMNS
-from .warehouse import Warehouse
 
 SOURCE_FILE_NAME = "source.yaml"
 

@@ -7,17 +7,18 @@ from typing import Any
 
 import dagster as dg
 
+from ..constants import ACCOUNT_INSIGHTS, ACCOUNTS_TAG, TWEET_INSIGHTS
+from ..ingest.loads import LoadResult, PastObservationError, load_account_insights, load_tweet_insights
+from ..ingest.session import XSession
+from ..ingest.source import SourceConfigError
+from ..reports.markdown import markdown_table
+from ..warehouse.store import DuplicateKeyError, Store, WarehouseError
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, Table, sql_type_for
+from ..x_api.calls import XFatalError
 from .checks import CHECKS, CheckInput, check_specs, run_checks
-from .constants import ACCOUNT_INSIGHTS, ACCOUNTS_TAG, TWEET_INSIGHTS
-from .loads import LoadResult, PastObservationError, load_account_insights, load_tweet_insights
-from .markdown import markdown_table
 from .names import DEFAULT_SOURCE, SourceNames
 from .partitions import daily_partitions
-from .resources import XResource
-from .source import SourceConfigError
-from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, Table
-from .warehouse import DuplicateKeyError, Warehouse, WarehouseError
-from .x_api.calls import XFatalError
+from .resources import Warehouse, XResource
 
 KINDS = {"x", "duckdb", "polars"}
 
@@ -38,11 +39,19 @@ def table_asset(names: SourceNames, table: Table) -> dict[str, Any]:
         "pool": names.pool,
         "kinds": KINDS,
         "metadata": {
-            "dagster/column_schema": table.table_schema(),
+            "dagster/column_schema": column_schema(table),
             "dagster/table_name": f"warehouse.{table.in_schema(names.schema).qualified}",
             "partition_expr": table.date_column,
         },
     }
+
+
+def column_schema(table: Table, default_schema: dict[str, Any] | None = None) -> dg.TableSchema:
+    """The table's columns as the UI's column schema, each with its description."""
+    columns = [dg.TableColumn(c.name, c.sql_type, description=c.description) for c in table.columns]
+    for name, value in (default_schema or {}).items():
+        columns.append(dg.TableColumn(name, sql_type_for(value), description="Constant from default_schema."))
+    return dg.TableSchema(columns=columns)
 
 
 def window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -55,17 +64,18 @@ def _only_accounts(context: dg.AssetExecutionContext) -> list[str] | None:
     return [key for key in tag.split(",") if key] if tag else None
 
 
-def source_resources(names: SourceNames, context: dg.AssetExecutionContext) -> tuple[XResource, Warehouse]:
-    """The source's own X access and warehouse (each source has its own resource keys)."""
-    return getattr(context.resources, names.x_resource), getattr(context.resources, names.warehouse_resource)
+def source_resources(names: SourceNames, context: dg.AssetExecutionContext) -> tuple[XResource, Store]:
+    """The source's own X access and tables (each source has its own resource keys)."""
+    warehouse: Warehouse = getattr(context.resources, names.warehouse_resource)
+    return getattr(context.resources, names.x_resource), warehouse.store()
 
 
 def _run(
     context: dg.AssetExecutionContext,
     x: XResource,
-    warehouse: Warehouse,
+    store: Store,
     table: Table,
-    load: Callable[[dt.date, dt.date], LoadResult],
+    load: Callable[[XSession, dt.date, dt.date], LoadResult],
 ) -> dg.MaterializeResult:
     endpoint = table.name
     try:
@@ -79,7 +89,7 @@ def _run(
                 metadata={"skipped": f"{endpoint} disabled in {session.source.path}"},
                 check_results=skipped_checks(context, table, reason),
             )
-        result = load(first, last)
+        result = load(session, first, last)
     except (SourceConfigError, PastObservationError, XFatalError, DuplicateKeyError, WarehouseError) as exc:
         # Waiting or retrying cannot fix these; say what to do instead of showing a traceback.
         raise dg.Failure(description=str(exc), allow_retries=False) from None
@@ -94,7 +104,7 @@ def _run(
             metadata=metadata,
         )
     return dg.MaterializeResult(
-        metadata=metadata, check_results=_checks(x, warehouse, table, first, last, result.states, context)
+        metadata=metadata, check_results=_checks(x, store, table, first, last, result.states, context)
     )
 
 
@@ -113,15 +123,15 @@ def skipped_checks(context: dg.AssetExecutionContext, table: Table, reason: str)
 
 def _checks(
     x: XResource,
-    warehouse: Warehouse,
+    store: Store,
     table: Table,
     first: dt.date,
     last: dt.date,
     states: list[Any],
     context: dg.AssetExecutionContext,
 ) -> list[dg.AssetCheckResult]:
-    with warehouse.connect(context.log) as conn:
-        stored = warehouse.table(table)
+    with store.connect(context.log) as conn:
+        stored = store.table(table)
         results = run_checks(CheckInput(conn, stored, first, last, states, x.follower_drop_warn))
     for result in results:
         if not result.passed:
@@ -144,13 +154,15 @@ def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.Asse
     )
     def account_insights(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Daily snapshot per account: followers, following, total posts, lists and likes given."""
-        x, warehouse = source_resources(names, context)
+        x, store = source_resources(names, context)
         return _run(
             context,
             x,
-            warehouse,
+            store,
             ACCOUNT_INSIGHTS_TABLE,
-            lambda first, last: load_account_insights(x, warehouse, first, last, context.log, _only_accounts(context)),
+            lambda session, first, last: load_account_insights(
+                session, x.settings(), store, first, last, context.log, _only_accounts(context)
+            ),
         )
 
     @dg.asset(
@@ -161,13 +173,15 @@ def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.Asse
     )
     def tweet_insights(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """One row per post, by UTC creation day: text, language, flags and engagement counts."""
-        x, warehouse = source_resources(names, context)
+        x, store = source_resources(names, context)
         return _run(
             context,
             x,
-            warehouse,
+            store,
             TWEET_INSIGHTS_TABLE,
-            lambda first, last: load_tweet_insights(x, warehouse, first, last, context.log, _only_accounts(context)),
+            lambda session, first, last: load_tweet_insights(
+                session, x.settings(), store, first, last, context.log, _only_accounts(context)
+            ),
         )
 
     return account_insights, tweet_insights

@@ -9,8 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from .tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, UTC_TS
-from .x_api.payloads import METRICS
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, UTC_TS
+from ..x_api.payloads import METRICS
 
 API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 

@@ -1,0 +1,1 @@
+"""Ingest: the source file, reads per account, pages to rows, staging, and one run end to end."""

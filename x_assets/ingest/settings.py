@@ -1,0 +1,28 @@
+"""What a run needs to know besides the source file: parallelism, the read budget, refresh, prices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..x_api.calls import CallPolicy
+
+# Bounds of the settings, declared once: the XResource's and the component's fields enforce them,
+# and the environment parsing (definitions.settings_from_env) quotes them in its messages.
+MAX_WORKERS = 64  # beyond this, parallel workers only wait for each other's rate-limit windows
+MAX_AGE_DAYS = 365
+MAX_POST_READS = 10**9
+RefreshPolicy = Literal["window", "ages"]
+
+
+@dataclass
+class RunSettings:
+    """Plain settings of one run, as the XResource (or a script) gives them."""
+
+    call_policy: CallPolicy = field(default_factory=CallPolicy)
+    max_workers: int = 16
+    max_post_reads: int | None = None
+    refresh_policy: RefreshPolicy = "window"
+    refresh_ages: list[int] = field(default_factory=lambda: [1, 3, 7])
+    post_read_usd: float = 0.005
+    user_read_usd: float = 0.010

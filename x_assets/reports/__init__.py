@@ -1,0 +1,1 @@
+"""Reports: charts and Markdown tables for the Dagster UI and the terminal."""
