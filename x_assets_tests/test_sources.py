@@ -287,3 +287,13 @@ def test_dg_scaffold_defs_adds_a_source_that_loads_and_materializes(project: Pro
     assert project.query("SELECT account_id FROM competitors.account_insights") == [(acme,)]
     statuses = dict(project.query("SELECT username, status FROM competitors.account_status"))
     assert statuses["XDevelopers"] == "not_found" and statuses["AcmeNews"] == "ok"
+
+
+def test_every_attribute_is_documented_for_the_ui_and_editors() -> None:
+    """The defs.yaml JSON schema (dg utils inspect-component, the UI's component docs) describes every attribute."""
+    schema = XSourceComponent.get_model_cls().model_json_schema()
+    properties = schema["properties"]
+    assert set(properties) >= {"source_file", "name", "database", "refresh_policy", "max_post_reads", "max_workers"}
+    undocumented = [name for name, field in properties.items() if len(field.get("description") or "") < 20]
+    assert not undocumented, undocumented
+    assert XSourceComponent.get_description().startswith("An X source")

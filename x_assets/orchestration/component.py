@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import dagster as dg
 from pydantic import Field
 
-from ..constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH
+from ..constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH, IDENTIFIER_PATTERN
+from ..ingest.settings import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, RefreshPolicy
 from ..ingest.source import SourceConfigError, load_source
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .names import SourceNameError, SourceNames, check_source_name
-from .resources import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, Warehouse, XResource
+from .resources import Warehouse, XResource
 from .source_defs import source_definitions
 
 SOURCE_FILE_NAME = "source.yaml"
@@ -84,43 +85,71 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
     its own runs.
     """
 
-    source_file: str = Field(
-        default=SOURCE_FILE_NAME,
-        description="The source file (accounts, endpoints, default_schema, credentials), in x_assets' YAML "
-        "format; a path relative to this defs.yaml's folder, or absolute.",
-    )
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = Field(
-        default=None,
-        description="The source's technical name: its DuckDB schema, asset-key prefix and job-name stem "
-        "(lower-case letters, digits, underscores). Default: the folder's name. Never change it once data is "
-        "loaded: the tables and run history are keyed by it.",
-    )
-    database: str | None = Field(
-        default=None,
-        description="The DuckDB file (shared by every source, one schema each). Default: X_DUCKDB_PATH, "
-        "else data/warehouse.duckdb; a relative path is taken from the project root.",
-    )
-    api_base_url: str | None = Field(
-        default=None, description="Where X API requests go. Default: X_API_BASE_URL, else https://api.x.com."
-    )
-    refresh_policy: Literal["window", "ages"] = Field(
-        default="window",
-        description="'window': every run re-reads its whole window; 'ages': new posts by since_id, and stored "
-        "posts re-read by id only at the ages in refresh_ages.",
-    )
-    refresh_ages: list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]] = Field(
-        default=[1, 3, 7], min_length=1, description="Ages in days at which 'ages' re-reads a post."
-    )
-    max_post_reads: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_POST_READS,
-        description="This source's per-run cap on billable post reads; the run stops before it.",
-    )
-    max_workers: int = Field(default=16, ge=1, le=MAX_WORKERS, description="Accounts read in parallel.")
-    follower_drop_warn: float = Field(
-        default=0.05, gt=0, lt=1, description="Share of followers lost in a day that makes follower_drop warn."
-    )
+    # Each attribute's description goes through dg.Resolver.default, which is what the defs.yaml JSON
+    # schema (dg utils inspect-component, editors, the UI's component docs) shows; pydantic's Field
+    # keeps the bounds, checked when the component loads.
+    source_file: Annotated[
+        str,
+        dg.Resolver.default(
+            description="The source file (accounts, endpoints, default_schema, credentials) in x_assets' YAML "
+            "format: a path relative to this defs.yaml's folder, or absolute. Default: source.yaml."
+        ),
+    ] = SOURCE_FILE_NAME
+    name: Annotated[
+        str | None,
+        Field(pattern=IDENTIFIER_PATTERN),
+        dg.Resolver.default(
+            description="The source's technical name: its DuckDB schema, asset-key prefix and job-name stem "
+            "(lower-case letters, digits, underscores; at most 40). Default: the folder's name. Never change "
+            "it once data is loaded: the tables and run history are keyed by it."
+        ),
+    ] = None
+    database: Annotated[
+        str | None,
+        dg.Resolver.default(
+            description="The DuckDB file, shared by every source (one schema each); relative to the project "
+            "root. Default: X_DUCKDB_PATH, else data/warehouse.duckdb."
+        ),
+    ] = None
+    api_base_url: Annotated[
+        str | None,
+        dg.Resolver.default(description="Where X API requests go. Default: X_API_BASE_URL, else https://api.x.com."),
+    ] = None
+    refresh_policy: Annotated[
+        RefreshPolicy,
+        dg.Resolver.default(
+            description="'window' (every run re-reads its whole window) or 'ages' (new posts by since_id; stored "
+            "posts re-read by id only at the ages in refresh_ages). Default: window."
+        ),
+    ] = "window"
+    refresh_ages: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]],
+        Field(min_length=1),
+        dg.Resolver.default(description="Ages in days (1 to 365) at which 'ages' re-reads a post. Default: [1, 3, 7]."),
+    ] = [1, 3, 7]  # noqa: RUF012 (pydantic copies a default per instance)
+    max_post_reads: Annotated[
+        int | None,
+        Field(ge=1, le=MAX_POST_READS),
+        dg.Resolver.default(
+            description="This source's per-run cap on billable post reads; a run stops before it and flags "
+            "the days it left. Default: none."
+        ),
+    ] = None
+    max_workers: Annotated[
+        int,
+        Field(ge=1, le=MAX_WORKERS),
+        dg.Resolver.default(
+            description="Accounts read in parallel, 1 to 64, paced by X's rate-limit headers. Default: 16."
+        ),
+    ] = 16
+    follower_drop_warn: Annotated[
+        float,
+        Field(gt=0, lt=1),
+        dg.Resolver.default(
+            description="Share of followers lost in a day (0 to 1) above which the follower_drop check warns. "
+            "Default: 0.05."
+        ),
+    ] = 0.05
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         where = context.path / "defs.yaml"
