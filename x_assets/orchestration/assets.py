@@ -9,7 +9,6 @@ import dagster as dg
 
 from ..constants import ACCOUNT_INSIGHTS, ACCOUNTS_TAG, TWEET_INSIGHTS
 from ..ingest.loads import LoadResult, PastObservationError, load_account_insights, load_tweet_insights
-from ..ingest.session import XSession
 from ..ingest.source import SourceConfigError
 from ..reports.markdown import markdown_table
 from ..warehouse.store import DuplicateKeyError, Store, WarehouseError
@@ -72,11 +71,11 @@ def source_resources(names: SourceNames, context: dg.AssetExecutionContext) -> t
 
 def _run(
     context: dg.AssetExecutionContext,
-    x: XResource,
-    store: Store,
+    names: SourceNames,
     table: Table,
-    load: Callable[[XSession, dt.date, dt.date], LoadResult],
+    load: Callable[..., LoadResult],  # load_account_insights or load_tweet_insights
 ) -> dg.MaterializeResult:
+    x, store = source_resources(names, context)
     endpoint = table.name
     try:
         session = x.open()
@@ -89,7 +88,7 @@ def _run(
                 metadata={"skipped": f"{endpoint} disabled in {session.source.path}"},
                 check_results=skipped_checks(context, table, reason),
             )
-        result = load(session, first, last)
+        result = load(session, x.settings(), store, first, last, context.log, _only_accounts(context))
     except (SourceConfigError, PastObservationError, XFatalError, DuplicateKeyError, WarehouseError) as exc:
         # Waiting or retrying cannot fix these; say what to do instead of showing a traceback.
         raise dg.Failure(description=str(exc), allow_retries=False) from None
@@ -97,9 +96,9 @@ def _run(
     if result.preview is not None and result.preview.height:
         metadata["preview"] = dg.MetadataValue.md(markdown_table(result.preview, skip=("fetched_at",)))
     if result.failed:
-        names = ", ".join(f"{s.label} ({s.detail})" for s in result.failed)
+        failed = ", ".join(f"{s.label} ({s.detail})" for s in result.failed)
         raise dg.Failure(
-            description=f"{endpoint}: {len(result.failed)} account(s) failed after retries: {names}. "
+            description=f"{endpoint}: {len(result.failed)} account(s) failed after retries: {failed}. "
             "The other accounts were written; the failed accounts' stored rows were kept.",
             metadata=metadata,
         )
@@ -154,16 +153,7 @@ def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.Asse
     )
     def account_insights(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Daily snapshot per account: followers, following, total posts, lists and likes given."""
-        x, store = source_resources(names, context)
-        return _run(
-            context,
-            x,
-            store,
-            ACCOUNT_INSIGHTS_TABLE,
-            lambda session, first, last: load_account_insights(
-                session, x.settings(), store, first, last, context.log, _only_accounts(context)
-            ),
-        )
+        return _run(context, names, ACCOUNT_INSIGHTS_TABLE, load_account_insights)
 
     @dg.asset(
         **table_asset(names, TWEET_INSIGHTS_TABLE),
@@ -173,16 +163,7 @@ def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.Asse
     )
     def tweet_insights(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """One row per post, by UTC creation day: text, language, flags and engagement counts."""
-        x, store = source_resources(names, context)
-        return _run(
-            context,
-            x,
-            store,
-            TWEET_INSIGHTS_TABLE,
-            lambda session, first, last: load_tweet_insights(
-                session, x.settings(), store, first, last, context.log, _only_accounts(context)
-            ),
-        )
+        return _run(context, names, TWEET_INSIGHTS_TABLE, load_tweet_insights)
 
     return account_insights, tweet_insights
 
