@@ -12,8 +12,13 @@ READABLE = ("AcmeNews", "GlobexDev", "InitechHQ", "PrivateLabs")
 
 
 def metadata(result: object, asset: str = "tweet_insights") -> dict:
+    """The run's figures: its totals (run_* keys, on every day's materialization) and its detail
+    (said once, in the observation of its last day)."""
     materialization = result.asset_materializations_for_node(asset)[0]  # type: ignore[attr-defined]
-    return {k: v.value for k, v in materialization.metadata.items()}
+    figures = {k: v.value for k, v in materialization.metadata.items()}
+    for observation in result.asset_observations_for_node(asset):  # type: ignore[attr-defined]
+        figures.update({k: v.value for k, v in observation.metadata.items()})
+    return figures
 
 
 def test_metadata_counts_what_x_bills(project: Project) -> None:
@@ -21,12 +26,12 @@ def test_metadata_counts_what_x_bills(project: Project) -> None:
     meta = metadata(result)
     stats = project.stats()
     # the same original can come back on several pages; X bills it once a day, and so do we
-    assert meta["post_reads"] == stats["billable_post_reads"] <= stats["posts_returned"]
-    assert meta["user_reads"] == stats["users_returned"] == 5  # five accounts exist and are not suspended
-    assert meta["estimated_usd"] == round(meta["post_reads"] * 0.005 + meta["user_reads"] * 0.010, 4)
+    assert meta["run_post_reads"] == stats["billable_post_reads"] <= stats["posts_returned"]
+    assert meta["run_user_reads"] == stats["users_returned"] == 5  # five accounts exist and are not suspended
+    assert meta["run_estimated_usd"] == round(meta["run_post_reads"] * 0.005 + meta["run_user_reads"] * 0.010, 4)
     assert meta["requests"] == stats["requests"]
     cheaper = project.materialize(["tweet_insights"], days=WEEK, post_read_usd=0.001, user_read_usd=0.0)
-    assert metadata(cheaper)["estimated_usd"] == round(metadata(cheaper)["post_reads"] * 0.001, 4)
+    assert metadata(cheaper)["run_estimated_usd"] == round(metadata(cheaper)["run_post_reads"] * 0.001, 4)
 
 
 def test_requests_are_the_minimum_plus_at_most_one_per_account(project: Project) -> None:
@@ -49,7 +54,7 @@ def test_a_read_budget_stops_before_it_is_exceeded_and_flags_the_rest(project: P
     stats = project.stats()
     assert stats["posts_returned"] <= budget
     meta = metadata(result)
-    assert meta["post_reads"] == stats["billable_post_reads"]
+    assert meta["run_post_reads"] == stats["billable_post_reads"]
     flagged = project.query("SELECT DISTINCT detail FROM x.account_status WHERE status = 'incomplete'")
     assert flagged == [("not read: the run's post-read budget was reached",)]
     # what was written is whole days: each stored day holds every post of that day

@@ -26,8 +26,8 @@ def test_history_beyond_the_horizon_is_loaded_and_flagged(project: Project) -> N
     ]
     assert flagged[0] == first and flagged[-1] == cut_day and len(flagged) == (cut_day - first).days + 1
     assert project.query("SELECT DISTINCT status FROM x.account_status WHERE username = 'AcmeNews'") == [("ok",)]
-    metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
-    assert metadata["incomplete_days"].value == {"username:firehosenews": [str(d) for d in flagged]}
+    (observation,) = result.asset_observations_for_node("tweet_insights")  # the run's detail, said once
+    assert observation.metadata["incomplete_days"].value == {"username:firehosenews": [f"{flagged[0]}..{flagged[-1]}"]}
     logs = [record.user_message for record in project.instance.all_logs(result.run_id)]
     assert any("@FirehoseNews" in m and "beyond the" in m and "marked incomplete" in m for m in logs)
 

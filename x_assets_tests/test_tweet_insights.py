@@ -164,10 +164,11 @@ def test_metadata_reports_what_the_run_did(project: Project) -> None:
     result = project.materialize(["tweet_insights"], days=WEEK)
     materializations = result.asset_materializations_for_node("tweet_insights")
     metadata = materializations[0].metadata
-    assert metadata["dagster/row_count"].value == project.query("SELECT count(*) FROM x.tweet_insights")[0][0]
+    assert metadata["run_row_count"].value == project.query("SELECT count(*) FROM x.tweet_insights")[0][0]
     assert metadata["requests_total"].value == project.stats()["requests_total"]
     assert metadata["days"].value == f"{WEEK[0]}..{WEEK[1]}"
-    assert "preview" in metadata
+    (observation,) = result.asset_observations_for_node("tweet_insights")  # a ranged run's detail, said once
+    assert "preview" in observation.metadata and "preview" not in metadata
 
 
 def test_a_ranged_run_logs_progress_per_account(project: Project) -> None:

@@ -41,6 +41,7 @@ from ..warehouse.tables import (
     with_default_schema,
 )
 from ..x_api.calls import Caller, CallStats, XCredentialsRefusedError, XFatalError, XTransientError
+from ..x_api.payloads import created_days
 from ..x_api.reads import ReadBudget
 from .harvest import (
     FAILED,
@@ -78,6 +79,8 @@ class LoadResult:
     post_reads: int = 0
     incomplete: dict[str, list[dt.date]] = field(default_factory=dict)
     preview: pl.DataFrame | None = None
+    rows_per_day: dict[dt.date, int] = field(default_factory=dict)
+    post_reads_per_day: dict[dt.date, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[AccountState]:
@@ -87,29 +90,71 @@ class LoadResult:
     def user_reads(self) -> int:
         return sum(s.user is not None for s in self.states)
 
-    def metadata(self) -> dict[str, Any]:
+    @property
+    def estimated_usd(self) -> float:
+        return round(self.post_reads * self.post_usd + self.user_reads * self.user_usd, 4)
+
+    def day_figures(self) -> dict[dt.date, dict[str, Any]]:
+        """Each day's own share of the run, summing over the days to the run's totals: the rows
+        written under that day, the reads of posts created that day (a post read is billed once a
+        UTC day, and belongs to its creation day), and the run's user reads (its lookups, made once
+        for the whole window) on its last day."""
         first, last = self.days
-        states = [
-            {"account": s.label, "account_id": s.account_id, "status": s.status, "detail": s.detail}
-            for s in self.states
-        ]
-        usd = self.post_reads * self.post_usd + self.user_reads * self.user_usd
+        figures = {}
+        for day in days_in(first, last):
+            posts = self.post_reads_per_day.get(day, 0)
+            users = self.user_reads if day == last else 0
+            figures[day] = {
+                "dagster/row_count": self.rows_per_day.get(day, 0),
+                "post_reads": posts,
+                "user_reads": users,
+                "estimated_usd": round(posts * self.post_usd + users * self.user_usd, 4),
+            }
+        return figures
+
+    def run_metadata(self) -> dict[str, Any]:
+        """The whole run's figures, under run_* keys: never to be read as one day's."""
+        first, last = self.days
         return {
-            "dagster/row_count": self.rows_written,
             "days": f"{first}..{last}" if first != last else str(first),
+            "run_row_count": self.rows_written,
+            "run_post_reads": self.post_reads,
+            "run_user_reads": self.user_reads,
+            "run_estimated_usd": self.estimated_usd,
             "accounts": len(self.states),
             "accounts_loaded": sum(s.status in (OK, PROTECTED) for s in self.states),
-            "account_states": states,
-            "requests": dict(self.stats.requests),
             "requests_total": sum(self.stats.requests.values()),
             "retries": self.stats.retries,
             "rate_limit_waits": self.stats.rate_limit_waits,
             "rate_limit_wait_seconds": round(self.stats.rate_limit_wait_seconds, 3),
-            "post_reads": self.post_reads,
-            "user_reads": self.user_reads,
-            "estimated_usd": round(usd, 4),
-            "incomplete_days": {k: [str(d) for d in v] for k, v in self.incomplete.items()},
         }
+
+    def run_details(self) -> dict[str, Any]:
+        """What the run did in detail (per account, per route), said once per run."""
+        states = [
+            {"account": s.label, "account_id": s.account_id, "status": s.status, "detail": s.detail}
+            for s in self.states
+        ]
+        return {
+            "account_states": states,
+            "requests": dict(self.stats.requests),
+            "incomplete_days": {k: day_ranges(v) for k, v in self.incomplete.items()},
+        }
+
+
+def day_ranges(days: Sequence[dt.date]) -> list[str]:
+    """Days as runs of consecutive days: ['2024-01-01..2024-03-05', '2024-03-09']."""
+    ranges: list[str] = []
+    ordered = sorted(set(days))
+    start = prev = ordered[0] if ordered else None
+    for day in ordered[1:]:
+        if prev is not None and day != prev + dt.timedelta(days=1):
+            ranges.append(f"{start}..{prev}" if start != prev else str(start))
+            start = day
+        prev = day
+    if start is not None:
+        ranges.append(f"{start}..{prev}" if start != prev else str(start))
+    return ranges
 
 
 def select_accounts(session: XSession, only: Sequence[str] | None, log: Log) -> list[AccountSpec]:
@@ -214,6 +259,7 @@ class Write:
     first_resolutions: dict[str, tuple[str, str]]
     key_column: str | None = None
     delete_keys: list[str] = field(default_factory=list)
+    rows_per_day: dict[dt.date, int] = field(default_factory=dict)  # filled by the write
 
 
 def _write(store: Store, log: Log, session: XSession, write: Write) -> int:
@@ -237,6 +283,7 @@ def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) 
             write.slices,
             write.key_column,
             write.delete_keys,
+            write.rows_per_day,
         )
         _replace_statuses(
             conn, write.status_table, with_default_schema(write.statuses, extra), write.days, write.endpoint
@@ -396,6 +443,7 @@ def load_account_insights(
         settings.post_read_usd,
         settings.user_read_usd,
         preview=snapshots.head(5),
+        rows_per_day=write.rows_per_day,
     )
 
 
@@ -577,7 +625,12 @@ def _load_tweet_insights(
                     other.cancel()
                 raise
         stager.flush()
-        post_reads = pl.concat(read_ids).n_unique() if read_ids else 0  # a post read twice today is billed once
+        # a post read twice today is billed once; each read counts on its post's creation day, and a
+        # read of a post older than the window (the page that crossed its start) on the first day
+        read = pl.concat(read_ids).unique() if read_ids else pl.Series("id", [], pl.String)
+        post_reads = read.len()
+        read_days = created_days(read).clip(first, last).value_counts()
+        post_reads_per_day = dict(read_days.iter_rows())
         write = Write(
             table=store.table(TWEET_INSIGHTS_TABLE),
             status_table=store.table(ACCOUNT_STATUS_TABLE),
@@ -604,6 +657,8 @@ def _load_tweet_insights(
         settings.post_read_usd,
         settings.user_read_usd,
         post_reads=post_reads,
+        rows_per_day=write.rows_per_day,
+        post_reads_per_day=post_reads_per_day,
         incomplete={k: v[0] for k, v in incomplete.items()},
         preview=stager.preview,
     )

@@ -92,9 +92,7 @@ def _run(
     except (SourceConfigError, PastObservationError, XFatalError, DuplicateKeyError, WarehouseError) as exc:
         # Waiting or retrying cannot fix these; say what to do instead of showing a traceback.
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    metadata = result.metadata()
-    if result.preview is not None and result.preview.height:
-        metadata["preview"] = dg.MetadataValue.md(markdown_table(result.preview, skip=("fetched_at",)))
+    metadata = run_metadata(context, result)
     if result.failed:
         failed = ", ".join(f"{s.label} ({s.detail})" for s in result.failed)
         raise dg.Failure(
@@ -105,6 +103,31 @@ def _run(
     return dg.MaterializeResult(
         metadata=metadata, check_results=_checks(x, store, table, first, last, result.states, context)
     )
+
+
+def run_metadata(context: dg.AssetExecutionContext, result: LoadResult) -> dict[str, Any]:
+    """Each day's materialization carries that day's own rows, reads and cost (a ranged run writes
+    one materialization per day); the run's totals go under run_* keys, and its per-account and
+    per-route detail is said once: on the day's materialization for a one-day run, else in one
+    observation of the run's last day, not copied onto hundreds of days."""
+    for day, figures in result.day_figures().items():
+        context.add_asset_metadata(figures, partition_key=day.isoformat())
+    metadata = result.run_metadata()
+    details = result.run_details()
+    if result.preview is not None and result.preview.height:
+        details["preview"] = dg.MetadataValue.md(markdown_table(result.preview, skip=("fetched_at",)))
+    first, last = result.days
+    if first == last:
+        return {**metadata, **details}
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=context.asset_key,
+            partition=last.isoformat(),
+            description=f"The run {context.run_id} over {first}..{last}: what it read, per account and route.",
+            metadata={**metadata, **details},
+        )
+    )
+    return metadata
 
 
 def skipped_checks(context: dg.AssetExecutionContext, table: Table, reason: str) -> list[dg.AssetCheckResult]:

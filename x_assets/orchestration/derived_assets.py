@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from ..ingest.harvest import days_in
 from ..ingest.source import SourceConfigError, load_source
 from ..reports.charts import followers_chart, markdown_image, save_chart, weekly_engagement_chart
 from ..reports.markdown import markdown_table
@@ -49,9 +50,13 @@ def _derive(
     folder = Path(store.database).parent / CHARTS_FOLDER
     path = save_chart(png, (folder if names.default else folder / names.name) / f"{chart_name}.png")
     context.log.info(f"chart written to {path}")
+    for day in days_in(first, last):  # each day's own rows; the run's total under run_row_count
+        context.add_asset_metadata(
+            {"dagster/row_count": result.rows_per_day.get(day, 0)}, partition_key=day.isoformat()
+        )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": result.rows_written,
+            "run_row_count": result.rows_written,
             "days": f"{first}..{last}" if first != last else str(first),
             "accounts": result.accounts,
             "preview": dg.MetadataValue.md(markdown_table(result.preview)),

@@ -119,6 +119,7 @@ class DerivedResult:
     rows_written: int
     accounts: int
     preview: pl.DataFrame
+    rows_per_day: dict[dt.date, int]
 
 
 def derive(
@@ -146,6 +147,9 @@ def derive(
             f"SELECT count(*), count(DISTINCT account_id) FROM {table.qualified} WHERE {date} BETWEEN ? AND ?",
             [first, last],
         ).fetchall()
+        per_day = conn.execute(
+            f"SELECT {date}, count(*) FROM {table.qualified} WHERE {date} BETWEEN ? AND ? GROUP BY 1", [first, last]
+        ).fetchall()
         preview = frame(
             conn,
             f"SELECT * FROM {table.qualified} WHERE {date} BETWEEN ? AND ? ORDER BY {date} DESC, account_id LIMIT 5",
@@ -154,4 +158,4 @@ def derive(
         if derivation.after is not None:
             derivation.after(conn, store.schema_name)
     log.info(f"{table.name} {first}..{last}: {rows} row(s) for {accounts} account(s)")
-    return DerivedResult(table, (first, last), int(rows), int(accounts), preview)
+    return DerivedResult(table, (first, last), int(rows), int(accounts), preview, dict(per_day))

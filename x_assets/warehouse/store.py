@@ -207,9 +207,12 @@ def write_rows(
     slices: Sequence[Slice],
     key_column: str | None = None,
     delete_keys: Sequence[str] = (),
+    per_day: dict[dt.date, int] | None = None,
 ) -> int:
     """Inside the caller's transaction: delete the slices, and rows whose key is incoming outside
     them or listed in delete_keys (posts deleted on X), then insert by column name.
+
+    per_day, when given, receives the rows inserted per day (each partition's own count).
 
     rows is a frame, or Parquet files staged by the caller (so a big run is never all in memory).
     """
@@ -224,6 +227,8 @@ def write_rows(
             ).fetchall()
             if outside:
                 raise ValueError(f"{outside} row(s) fall outside {window[0]}..{window[1]} of {table.name}")
+            if per_day is not None:
+                per_day.update(conn.execute(f"SELECT {date}, count(*) FROM {incoming} GROUP BY 1").fetchall())
         bounds = pl.DataFrame(
             [vars(s) for s in slices], schema={"account_id": pl.String, "first": pl.Date, "last": pl.Date}
         )

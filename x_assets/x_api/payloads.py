@@ -120,3 +120,14 @@ def posts_of(pages: list[Page]) -> tuple[pl.DataFrame, pl.DataFrame]:
         .unnest("tweets")
     )
     return data, included
+
+
+# X's ids are snowflakes: the top 42 bits count milliseconds since X's epoch, so an id tells the
+# UTC day its post was created without another read.
+TWITTER_EPOCH_MS = 1288834974657
+
+
+def created_days(ids: pl.Series) -> pl.Series:
+    """The UTC creation day of each post id (as a polars Date series)."""
+    ms = (ids.cast(pl.UInt64) // (1 << 22)).cast(pl.Int64) + TWITTER_EPOCH_MS
+    return ms.cast(pl.Datetime("ms", "UTC")).dt.date()
