@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -106,3 +107,15 @@ def test_the_plain_logic_imports_no_dagster() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_loading_the_definitions_prints_no_warning(tmp_path: Path) -> None:
+    """Dagster prints a BetaWarning per asset for backfill_policy and a DeprecationWarning per job
+    for partitions_def; a user starting dagster dev should see neither from this project."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    code = "import x_assets.definitions"
+    result = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Warning" not in result.stderr, result.stderr[-2000:]

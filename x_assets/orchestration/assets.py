@@ -2,6 +2,7 @@
 
 import datetime as dt
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,14 @@ KINDS = {"x", "duckdb", "polars"}
 DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
     deadline_cron="0 3 * * *", lower_bound_delta=dt.timedelta(hours=3), timezone="UTC"
 )
+
+
+def partitioned_asset(**kwargs: Any) -> Any:
+    """dg.asset, without the BetaWarning Dagster prints for backfill_policy at every start: the
+    policy is chosen on purpose (a backfill is one run that reads each account's window once)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.BetaWarning, message="Parameter `backfill_policy`")
+        return dg.asset(**kwargs)
 
 
 def table_asset(names: SourceNames, table: Table) -> dict[str, Any]:
@@ -168,7 +177,7 @@ def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.Asse
     """One source's two tables, read from X: account_insights and tweet_insights."""
     resource_keys = {names.x_resource, names.warehouse_resource}
 
-    @dg.asset(
+    @partitioned_asset(
         **table_asset(names, ACCOUNT_INSIGHTS_TABLE),
         check_specs=check_specs(names.key(ACCOUNT_INSIGHTS)),
         freshness_policy=DAILY_FRESHNESS,
@@ -178,7 +187,7 @@ def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.Asse
         """Daily snapshot per account: followers, following, total posts, lists and likes given."""
         return _run(context, names, ACCOUNT_INSIGHTS_TABLE, load_account_insights)
 
-    @dg.asset(
+    @partitioned_asset(
         **table_asset(names, TWEET_INSIGHTS_TABLE),
         check_specs=check_specs(names.key(TWEET_INSIGHTS)),
         freshness_policy=DAILY_FRESHNESS,

@@ -16,7 +16,7 @@ from ..reports.markdown import markdown_table
 from ..warehouse.derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, Derivation, derive, top_tweets_view
 from ..warehouse.store import WarehouseError, frame
 from ..warehouse.tables import BUILTIN_COLUMNS
-from .assets import build_table_assets, source_resources, table_asset, window
+from .assets import build_table_assets, partitioned_asset, source_resources, table_asset, window
 from .names import DEFAULT_SOURCE, SourceNames
 
 CHARTS_FOLDER = "charts"
@@ -86,7 +86,7 @@ def build_derived_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.As
     account_insights, tweet_insights = build_table_assets(names)
     resource_keys = {names.x_resource, names.warehouse_resource}
 
-    @dg.asset(
+    @partitioned_asset(
         **table_asset(names, ACCOUNT_DAILY_GROWTH.table),
         deps=[account_insights],
         required_resource_keys=resource_keys,
@@ -95,7 +95,7 @@ def build_derived_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.As
         """Per account per day: followers gained or lost, posts and likes since the previous snapshot."""
         return _derive(context, names, ACCOUNT_DAILY_GROWTH, followers_chart, "followers")
 
-    @dg.asset(
+    @partitioned_asset(
         **table_asset(names, TWEET_ENGAGEMENT.table),
         deps=[tweet_insights, account_insights],
         required_resource_keys=resource_keys,

@@ -11,7 +11,6 @@ if TYPE_CHECKING:  # the type define_asset_job returns; not exported at the top 
 
 from ..constants import ACCOUNT_DAILY_GROWTH, ACCOUNT_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
 from .names import DEFAULT_SOURCE, SourceNames
-from .partitions import daily_partitions
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,11 @@ def build_jobs(names: SourceNames) -> SourceJobs:
         selection=dg.AssetSelection.assets(
             *(names.key(a) for a in (ACCOUNT_INSIGHTS, TWEET_INSIGHTS, ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT))
         ),
-        partitions_def=daily_partitions,
         description="Snapshot accounts, load the day's posts, then derive growth and engagement.",
     )
     posts = dg.define_asset_job(
         names.named("tweet_insights_job"),
         selection=dg.AssetSelection.assets(names.key(TWEET_INSIGHTS), names.key(TWEET_ENGAGEMENT)),
-        partitions_def=daily_partitions,
         description="Load or re-read posts for a day or a range of days, then recompute their engagement.",
     )
     return SourceJobs(daily=daily, tweet_insights=posts)
