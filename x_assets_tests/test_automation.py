@@ -173,3 +173,10 @@ def test_sensor_skips_an_unusable_source_file(project: Project) -> None:
     x = XResource(source_file=str(project.tmp / "x_source.yaml"))
     result = x_new_accounts_sensor(dg.build_sensor_context(cursor=None, resources={"x": x}))
     assert isinstance(result, dg.SkipReason) and "unknown key 'acounts'" in (result.skip_message or "")
+
+
+def test_the_history_sensor_spends_nothing_until_started_and_says_what_it_costs() -> None:
+    # Its first evaluation reads every account's history: with real credentials up to $16 an account.
+    assert x_new_accounts_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    description = x_new_accounts_sensor.description or ""
+    assert "Stopped by default" in description and "$16 per account" in description

@@ -135,3 +135,18 @@ def test_refresh_policy_from_the_environment(project: Project) -> None:
         assert "X_REFRESH_POLICY must be" in str(exc)
     else:
         raise AssertionError("a bad X_REFRESH_POLICY was accepted")
+
+
+def test_the_runs_cost_is_a_run_tag_and_in_the_summary_line(project: Project) -> None:
+    result = project.materialize(["account_insights", "tweet_insights"], partition=str(WEEK[1]))
+    assert result.success
+    run = project.instance.get_run_by_id(result.run_id)
+    assert run is not None
+    totals = [metadata(result, asset) for asset in ("account_insights", "tweet_insights")]
+    # the runs list shows the run's cost: both steps added up
+    assert float(run.tags["x/estimated_usd"]) == round(sum(t["run_estimated_usd"] for t in totals), 4) > 0
+    assert int(run.tags["x/post_reads"]) == sum(t["run_post_reads"] for t in totals)
+    assert int(run.tags["x/user_reads"]) == sum(t["run_user_reads"] for t in totals)
+    lines = [r.user_message for r in project.instance.all_logs(result.run_id)]
+    summary = next(m for m in lines if m.startswith(f"tweet_insights {WEEK[1]}.."))
+    assert f"about ${totals[1]['run_estimated_usd']:,.3f}" in summary

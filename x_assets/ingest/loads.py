@@ -433,8 +433,7 @@ def load_account_insights(
     )
     written = _write(store, log, session, write)
     warn_unreadable(states, log)
-    log.info(f"account_insights {first}..{last}: {written} row(s) for {len(observed)} of {len(states)} account(s)")
-    return LoadResult(
+    result = LoadResult(
         ACCOUNT_INSIGHTS,
         (first, last),
         states,
@@ -445,6 +444,11 @@ def load_account_insights(
         preview=snapshots.head(5),
         rows_per_day=write.rows_per_day,
     )
+    log.info(
+        f"account_insights {first}..{last}: {written} row(s) for {len(observed)} of {len(states)} account(s), "
+        f"{result.user_reads} user read(s), about ${result.estimated_usd:,.3f} at the configured prices"
+    )
+    return result
 
 
 def _closer_snapshots(store: Store, log: Log, snapshots: pl.DataFrame) -> pl.DataFrame:
@@ -644,11 +648,7 @@ def _load_tweet_insights(
             delete_keys=delete_keys,
         )
         written = _write(store, log, session, write)
-    log.info(
-        f"tweet_insights {first}..{last}: {written} post(s) for {len(slices)} of {len(states)} account(s), "
-        f"{sum(caller.stats.requests.values())} request(s), {post_reads} post read(s)"
-    )
-    return LoadResult(
+    result = LoadResult(
         TWEET_INSIGHTS,
         (first, last),
         states,
@@ -662,3 +662,9 @@ def _load_tweet_insights(
         incomplete={k: v[0] for k, v in incomplete.items()},
         preview=stager.preview,
     )
+    log.info(
+        f"tweet_insights {first}..{last}: {written} post(s) for {len(slices)} of {len(states)} account(s), "
+        f"{sum(caller.stats.requests.values())} request(s), {post_reads} post read(s), {result.user_reads} user "
+        f"read(s), about ${result.estimated_usd:,.3f} at the configured prices"
+    )
+    return result

@@ -102,6 +102,7 @@ def _run(
         # Waiting or retrying cannot fix these; say what to do instead of showing a traceback.
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     metadata = run_metadata(context, result)
+    tag_cost(context, result)
     if result.failed:
         failed = ", ".join(f"{s.label} ({s.detail})" for s in result.failed)
         raise dg.Failure(
@@ -137,6 +138,19 @@ def run_metadata(context: dg.AssetExecutionContext, result: LoadResult) -> dict[
         )
     )
     return metadata
+
+
+def tag_cost(context: dg.AssetExecutionContext, result: LoadResult) -> None:
+    """The run's reads and estimated cost as run tags, so the runs list and the run page show
+    them; a run of several assets (the daily job) adds its steps up."""
+    run = context.instance.get_run_by_id(context.run_id)
+    tags = run.tags if run is not None else {}
+    spent = {
+        "x/estimated_usd": f"{float(tags.get('x/estimated_usd', 0)) + result.estimated_usd:.4f}",
+        "x/post_reads": str(int(tags.get("x/post_reads", 0)) + result.post_reads),
+        "x/user_reads": str(int(tags.get("x/user_reads", 0)) + result.user_reads),
+    }
+    context.instance.add_run_tags(context.run_id, spent)
 
 
 def skipped_checks(context: dg.AssetExecutionContext, table: Table, reason: str) -> list[dg.AssetCheckResult]:

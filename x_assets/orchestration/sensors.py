@@ -27,9 +27,12 @@ def build_new_accounts_sensor(names: SourceNames) -> dg.SensorDefinition:
         name=names.named("x_new_accounts_sensor"),
         job=build_jobs(names).tweet_insights,
         minimum_interval_seconds=60,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        # Stopped until someone starts it: its first evaluation pays for every account's history.
+        default_status=dg.DefaultSensorStatus.STOPPED,
         required_resource_keys={names.x_resource},
-        description="When accounts appear in the source file, load their reachable posts (up to 3,200) in one run.",
+        description="Stopped by default, because it spends: once started, its first evaluation loads every "
+        "configured account's reachable posts (up to 3,200 post reads per account, about $16 per account at "
+        "$0.005 a read) in one run, and later evaluations do the same for each account added to the source file.",
     )
     def new_accounts(context: dg.SensorEvaluationContext, **_: Any) -> dg.SensorResult | dg.SkipReason:
         """One history run for the new accounts only; the others are not read again. The accounts of a
