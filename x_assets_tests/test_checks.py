@@ -11,7 +11,7 @@ import duckdb
 from x_assets.ingest.harvest import AccountState
 from x_assets.ingest.source import AccountSpec
 from x_assets.orchestration.checks import CHECKS, CheckInput, run_checks
-from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE
+from x_assets.warehouse.tables import ACCOUNT_DAILY_GROWTH_TABLE, ACCOUNT_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE
 
 from .conftest import TODAY, Project, account_by_name, control
 
@@ -127,3 +127,36 @@ def test_a_slice_cut_by_the_read_budget_is_a_warning(project: Project) -> None:
     complete = evaluations(result, "tweet_insights")["complete_slices"]
     assert not complete.passed and complete.severity == dg.AssetCheckSeverity.WARN
     assert offending(complete) >= 1 and "budget" in complete.metadata["sample"].value
+
+
+def test_the_derived_tables_checks_pass_and_catch_rows_that_do_not_follow(project: Project) -> None:
+    days = (TODAY - dt.timedelta(days=2), TODAY)
+    for day in (YESTERDAY, TODAY):
+        assert project.materialize(["account_insights"], partition=str(day)).success
+    assert project.materialize(["tweet_insights"], days=days).success
+    result = project.materialize(["account_daily_growth", "tweet_engagement"], days=days)
+    assert result.success
+    for asset in ("account_daily_growth", "tweet_engagement"):
+        found = evaluations(result, asset)
+        assert set(found) == {c.name for c in CHECKS[asset]} and all(e.passed for e in found.values()), found
+    # broken on purpose, after the fact: a growth row and an engagement row that no longer follow
+    acme = account_by_name(project.server, "AcmeNews")
+    with duckdb.connect(project.database) as conn:
+        conn.execute(
+            "UPDATE x.account_daily_growth SET followers_change = followers_change + 7 WHERE account_id = ?"
+            " AND date = ?",
+            [str(acme.id), TODAY],
+        )
+        post = conn.execute("SELECT tweet_id FROM x.tweet_engagement LIMIT 1").fetchall()[0][0]
+        conn.execute("UPDATE x.tweet_engagement SET engagement = engagement + 1 WHERE tweet_id = ?", [post])
+        conn.execute(
+            "DELETE FROM x.tweet_engagement WHERE tweet_id = (SELECT max(tweet_id) FROM x.tweet_engagement "
+            "WHERE tweet_id <> ?)",
+            [post],
+        )
+        for table, check, broken in (
+            (ACCOUNT_DAILY_GROWTH_TABLE, "follows_from_snapshots", 1),
+            (TWEET_ENGAGEMENT_TABLE, "follows_from_posts", 2),  # the changed row, and the post with no row
+        ):
+            results = {r.check_name: r for r in run_checks(CheckInput(conn, table, *days, [], 0.0))}
+            assert not results[check].passed and offending(results[check]) == broken, check

@@ -21,9 +21,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    """A run's metadata: its last day's materialization, and for a ranged run the observation that
+    says its chart and preview once."""
     events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
-    assert events  # a ranged run records one materialization per day, all with the run's metadata
-    return dict(events[-1].materialization.metadata)
+    assert events  # a ranged run records one materialization per day
+    found = dict(events[-1].materialization.metadata)
+    for observation in result.asset_observations_for_node(asset):
+        found.update(observation.metadata)
+    return found
 
 
 def test_growth_is_the_change_between_consecutive_snapshots(project: Project) -> None:

@@ -71,6 +71,12 @@ def test_a_three_day_run_gives_each_day_its_own_rows_reads_and_cost(project: Pro
     assert {d: m["dagster/row_count"] for d, m in derived.items()} == {
         d: m["dagster/row_count"] for d, m in days.items()
     }
+    # and numbers worth plotting, each day's own
+    engagement = dict(
+        project.query("SELECT created_date::VARCHAR, sum(engagement)::BIGINT FROM x.tweet_engagement GROUP BY 1")
+    )
+    assert {d: m["engagement_total"] for d, m in derived.items() if d in engagement} == engagement
+    assert all(isinstance(m.get("median_engagement_rate"), float | None) for m in derived.values())
 
 
 def test_a_history_run_gives_each_day_its_own_figures_and_lists_cut_days_as_ranges(project: Project) -> None:

@@ -15,11 +15,11 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from ..constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
+from ..constants import ACCOUNT_DAILY_GROWTH, ACCOUNT_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
 from ..ingest.harvest import INCOMPLETE, AccountState
 from ..reports.markdown import markdown_table
 from ..warehouse.store import duplicate_keys, frame
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, Table
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
@@ -135,6 +135,45 @@ def _follower_drops(c: CheckInput) -> pl.DataFrame:
     )
 
 
+def _growth_disagrees_with_snapshots(c: CheckInput) -> pl.DataFrame:
+    """Growth rows that do not follow from the snapshots: no snapshot that day, other followers, or a
+    change that is not the difference with the snapshot of previous_date."""
+    snapshots = c.sibling(ACCOUNT_INSIGHTS_TABLE).qualified
+    return c.rows(
+        f"""
+        SELECT g.date, g.account_id, g.username, g.followers_count, g.previous_date, g.followers_change
+        FROM {c.table.qualified} AS g
+        LEFT JOIN {snapshots} AS a ON a.account_id = g.account_id AND a.date = g.date
+        LEFT JOIN {snapshots} AS p ON p.account_id = g.account_id AND p.date = g.previous_date
+        WHERE g.date BETWEEN $first AND $last AND (
+            a.account_id IS NULL OR a.followers_count IS DISTINCT FROM g.followers_count
+            OR (g.previous_date IS NOT NULL AND (p.account_id IS NULL OR g.previous_date >= g.date
+                OR g.followers_change IS DISTINCT FROM a.followers_count - p.followers_count)))
+        ORDER BY g.date, g.account_id
+        """
+    )
+
+
+def _engagement_disagrees_with_posts(c: CheckInput) -> pl.DataFrame:
+    """Posts of the window missing from the engagement table or in it alone, or whose engagement is
+    not likes + own retweets + replies + quotes of the stored post."""
+    posts = c.sibling(TWEET_INSIGHTS_TABLE).qualified
+    return c.rows(
+        f"""
+        SELECT coalesce(t.tweet_id, e.tweet_id) AS tweet_id, t.created_date, e.engagement,
+               coalesce(t.like_count, 0) + coalesce(t.own_retweet_count, 0) + coalesce(t.reply_count, 0)
+                 + coalesce(t.quote_count, 0) AS expected
+        FROM (SELECT * FROM {posts} WHERE created_date BETWEEN $first AND $last) AS t
+        FULL JOIN (SELECT * FROM {c.table.qualified} WHERE created_date BETWEEN $first AND $last) AS e
+          ON e.tweet_id = t.tweet_id
+        WHERE t.tweet_id IS NULL OR e.tweet_id IS NULL OR e.engagement IS DISTINCT FROM (
+            coalesce(t.like_count, 0) + coalesce(t.own_retweet_count, 0) + coalesce(t.reply_count, 0)
+            + coalesce(t.quote_count, 0))
+        ORDER BY 1
+        """
+    )
+
+
 def _incomplete_slices(c: CheckInput) -> pl.DataFrame:
     return c.rows(
         f"SELECT date, account_id, username, detail FROM {c.sibling(ACCOUNT_STATUS_TABLE).qualified} "
@@ -165,6 +204,28 @@ CHECKS: dict[str, tuple[Check, ...]] = {
             "(X_FOLLOWER_DROP_WARN, default 5%).",
             WARN,
             _follower_drops,
+        ),
+    ),
+    # The derived tables: each row follows from the stored tables it was computed from.
+    ACCOUNT_DAILY_GROWTH: (
+        _UNIQUE,
+        Check(
+            "follows_from_snapshots",
+            "Each row's followers are that day's snapshot, and its change is the difference with the "
+            "snapshot of previous_date (an earlier day).",
+            ERROR,
+            _growth_disagrees_with_snapshots,
+        ),
+    ),
+    TWEET_ENGAGEMENT: (
+        _UNIQUE,
+        _NON_NEGATIVE,
+        Check(
+            "follows_from_posts",
+            "Every stored post of the window has one row, and its engagement is likes + own retweets + replies "
+            "+ quotes of the stored post.",
+            ERROR,
+            _engagement_disagrees_with_posts,
         ),
     ),
     TWEET_INSIGHTS: (

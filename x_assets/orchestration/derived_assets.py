@@ -17,6 +17,7 @@ from ..warehouse.derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, Derivati
 from ..warehouse.store import WarehouseError, frame
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .assets import build_table_assets, partitioned_asset, source_resources, table_asset, window
+from .checks import CheckInput, check_specs, run_checks
 from .names import DEFAULT_SOURCE, SourceNames
 
 CHARTS_FOLDER = "charts"
@@ -50,21 +51,39 @@ def _derive(
     folder = Path(store.database).parent / CHARTS_FOLDER
     path = save_chart(png, (folder if names.default else folder / names.name) / f"{chart_name}.png")
     context.log.info(f"chart written to {path}")
-    for day in days_in(first, last):  # each day's own rows; the run's total under run_row_count
-        context.add_asset_metadata(
-            {"dagster/row_count": result.rows_per_day.get(day, 0)}, partition_key=day.isoformat()
+    # Each day's own numbers (rows, and what is worth plotting: followers, engagement), so the
+    # Plots tab draws curves; the run's total under run_row_count.
+    for day in days_in(first, last):
+        figures = result.day_figures.get(day, {"dagster/row_count": 0})
+        context.add_asset_metadata({k: v for k, v in figures.items() if v is not None}, partition_key=str(day))
+    metadata: dict[str, Any] = {
+        "run_row_count": result.rows_written,
+        "days": f"{first}..{last}" if first != last else str(first),
+        "accounts": result.accounts,
+    }
+    details = {
+        "preview": dg.MetadataValue.md(markdown_table(result.preview)),
+        "chart": dg.MetadataValue.md(markdown_image(png, chart_name)),
+        "chart_path": dg.MetadataValue.path(str(path)),
+        **more,
+    }
+    if first != last:  # the chart and preview once, not copied onto every day of a ranged run
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=str(last),
+                description=f"The run {context.run_id} over {first}..{last}: its chart and a preview.",
+                metadata={**metadata, **details},
+            )
         )
-    return dg.MaterializeResult(
-        metadata={
-            "run_row_count": result.rows_written,
-            "days": f"{first}..{last}" if first != last else str(first),
-            "accounts": result.accounts,
-            "preview": dg.MetadataValue.md(markdown_table(result.preview)),
-            "chart": dg.MetadataValue.md(markdown_image(png, chart_name)),
-            "chart_path": dg.MetadataValue.path(str(path)),
-            **more,
-        }
-    )
+        details = {}
+    with store.connect(context.log) as conn:
+        checks = run_checks(CheckInput(conn, store.table(derivation.table), first, last, [], 0.0))
+    for check in checks:
+        if not check.passed:
+            rows = check.metadata["offending_rows"].value
+            context.log.error(f"check {derivation.table.name}.{check.check_name} failed: {rows} row(s) break the rule")
+    return dg.MaterializeResult(metadata={**metadata, **details}, check_results=checks)
 
 
 def _top_posts(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> dict[str, Any]:
@@ -88,6 +107,7 @@ def build_derived_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.As
 
     @partitioned_asset(
         **table_asset(names, ACCOUNT_DAILY_GROWTH.table),
+        check_specs=check_specs(names.key(ACCOUNT_DAILY_GROWTH.table.name)),
         deps=[account_insights],
         required_resource_keys=resource_keys,
     )
@@ -97,6 +117,7 @@ def build_derived_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.As
 
     @partitioned_asset(
         **table_asset(names, TWEET_ENGAGEMENT.table),
+        check_specs=check_specs(names.key(TWEET_ENGAGEMENT.table.name)),
         deps=[tweet_insights, account_insights],
         required_resource_keys=resource_keys,
     )

@@ -96,6 +96,8 @@ class Derivation:
     source: Table
     sql: str
     after: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None  # (connection, schema)
+    # Numbers per day worth plotting, besides the row count: "SELECT <sums> ... " over {table}
+    day_figures: str = ""
 
 
 def _names(schema: str) -> dict[str, str]:
@@ -108,8 +110,22 @@ def _create_top_tweets_view(conn: duckdb.DuckDBPyConnection, schema: str) -> Non
     conn.execute(_TOP_TWEETS_VIEW_SQL.format(per_week=TOP_TWEETS_PER_WEEK, **_names(schema)))
 
 
-ACCOUNT_DAILY_GROWTH = Derivation(ACCOUNT_DAILY_GROWTH_TABLE, ACCOUNT_INSIGHTS_TABLE, _GROWTH_SQL)
-TWEET_ENGAGEMENT = Derivation(TWEET_ENGAGEMENT_TABLE, TWEET_INSIGHTS_TABLE, _ENGAGEMENT_SQL, _create_top_tweets_view)
+ACCOUNT_DAILY_GROWTH = Derivation(
+    ACCOUNT_DAILY_GROWTH_TABLE,
+    ACCOUNT_INSIGHTS_TABLE,
+    _GROWTH_SQL,
+    # sums of BIGINT are HUGEINT (decimals in Python): cast back, Dagster plots ints and floats
+    day_figures="sum(followers_count)::BIGINT AS followers_total, "
+    "sum(followers_change)::BIGINT AS followers_net_change",
+)
+TWEET_ENGAGEMENT = Derivation(
+    TWEET_ENGAGEMENT_TABLE,
+    TWEET_INSIGHTS_TABLE,
+    _ENGAGEMENT_SQL,
+    _create_top_tweets_view,
+    day_figures="sum(engagement)::BIGINT AS engagement_total, "
+    "round(median(engagement_rate), 6)::DOUBLE AS median_engagement_rate",
+)
 
 
 @dataclass
@@ -119,7 +135,7 @@ class DerivedResult:
     rows_written: int
     accounts: int
     preview: pl.DataFrame
-    rows_per_day: dict[dt.date, int]
+    day_figures: dict[dt.date, dict[str, Any]]  # the row count and the derivation's sums, per day
 
 
 def derive(
@@ -147,9 +163,13 @@ def derive(
             f"SELECT count(*), count(DISTINCT account_id) FROM {table.qualified} WHERE {date} BETWEEN ? AND ?",
             [first, last],
         ).fetchall()
-        per_day = conn.execute(
-            f"SELECT {date}, count(*) FROM {table.qualified} WHERE {date} BETWEEN ? AND ? GROUP BY 1", [first, last]
-        ).fetchall()
+        figures = ", " + derivation.day_figures if derivation.day_figures else ""
+        per_day = frame(
+            conn,
+            f'SELECT {date} AS day, count(*) AS "dagster/row_count"{figures} FROM {table.qualified} '
+            f"WHERE {date} BETWEEN ? AND ? GROUP BY 1",
+            [first, last],
+        )
         preview = frame(
             conn,
             f"SELECT * FROM {table.qualified} WHERE {date} BETWEEN ? AND ? ORDER BY {date} DESC, account_id LIMIT 5",
@@ -158,4 +178,5 @@ def derive(
         if derivation.after is not None:
             derivation.after(conn, store.schema_name)
     log.info(f"{table.name} {first}..{last}: {rows} row(s) for {accounts} account(s)")
-    return DerivedResult(table, (first, last), int(rows), int(accounts), preview, dict(per_day))
+    by_day = {row.pop("day"): row for row in per_day.to_dicts()}
+    return DerivedResult(table, (first, last), int(rows), int(accounts), preview, by_day)
