@@ -95,7 +95,7 @@ def _run(
             context.log.warning(f"{reason}; nothing read")
             return dg.MaterializeResult(
                 metadata={"skipped": f"{endpoint} disabled in {session.source.path}"},
-                check_results=skipped_checks(context, table, reason),
+                check_results=skipped_checks(table, reason),
             )
         result = load(session, x.settings(), store, first, last, context.log, _only_accounts(context))
     except (SourceConfigError, PastObservationError, XFatalError, DuplicateKeyError, WarehouseError) as exc:
@@ -111,33 +111,44 @@ def _run(
             metadata=metadata,
         )
     return dg.MaterializeResult(
-        metadata=metadata, check_results=_checks(x, store, table, first, last, result.states, context)
+        metadata=metadata,
+        check_results=checks_of(context, store, table, first, last, result.states, x.follower_drop_warn),
     )
 
 
-def run_metadata(context: dg.AssetExecutionContext, result: LoadResult) -> dict[str, Any]:
-    """Each day's materialization carries that day's own rows, reads and cost (a ranged run writes
-    one materialization per day); the run's totals go under run_* keys, and its per-account and
-    per-route detail is said once: on the day's materialization for a one-day run, else in one
-    observation of the run's last day, not copied onto hundreds of days."""
-    for day, figures in result.day_figures().items():
-        context.add_asset_metadata(figures, partition_key=day.isoformat())
-    metadata = result.run_metadata()
-    details = result.run_details()
-    if result.preview is not None and result.preview.height:
-        details["preview"] = dg.MetadataValue.md(markdown_table(result.preview, skip=("fetched_at",)))
-    first, last = result.days
+def partition_truth(
+    context: dg.AssetExecutionContext,
+    days: tuple[dt.date, dt.date],
+    per_day: dict[dt.date, dict[str, Any]],
+    run: dict[str, Any],
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """The metadata of a run that writes one materialization per day (a ranged run): each day gets
+    its own figures (per_day); the run's totals (run, under run_* keys) go on every day; its detail
+    is said once, on the day's materialization for a one-day run, else in one observation of the
+    run's last day, not copied onto hundreds of days. Returns the materialization's metadata."""
+    first, last = days
+    for day, figures in per_day.items():
+        context.add_asset_metadata({k: v for k, v in figures.items() if v is not None}, partition_key=str(day))
     if first == last:
-        return {**metadata, **details}
+        return {**run, **details}
     context.log_event(
         dg.AssetObservation(
             asset_key=context.asset_key,
-            partition=last.isoformat(),
-            description=f"The run {context.run_id} over {first}..{last}: what it read, per account and route.",
-            metadata={**metadata, **details},
+            partition=str(last),
+            description=f"The run {context.run_id} over {first}..{last}: its detail, said once.",
+            metadata={**run, **details},
         )
     )
-    return metadata
+    return run
+
+
+def run_metadata(context: dg.AssetExecutionContext, result: LoadResult) -> dict[str, Any]:
+    """Each day's own rows, reads and cost; the run's totals; its per-account and per-route detail."""
+    details = result.run_details()
+    if result.preview is not None and result.preview.height:
+        details["preview"] = dg.MetadataValue.md(markdown_table(result.preview, skip=("fetched_at",)))
+    return partition_truth(context, result.days, result.day_figures(), result.run_metadata(), details)
 
 
 def tag_cost(context: dg.AssetExecutionContext, result: LoadResult) -> None:
@@ -153,7 +164,7 @@ def tag_cost(context: dg.AssetExecutionContext, result: LoadResult) -> None:
     context.instance.add_run_tags(context.run_id, spent)
 
 
-def skipped_checks(context: dg.AssetExecutionContext, table: Table, reason: str) -> list[dg.AssetCheckResult]:
+def skipped_checks(table: Table, reason: str) -> list[dg.AssetCheckResult]:
     return [
         dg.AssetCheckResult(
             check_name=check.name,
@@ -166,18 +177,19 @@ def skipped_checks(context: dg.AssetExecutionContext, table: Table, reason: str)
     ]
 
 
-def _checks(
-    x: XResource,
+def checks_of(
+    context: dg.AssetExecutionContext,
     store: Store,
     table: Table,
     first: dt.date,
     last: dt.date,
     states: list[Any],
-    context: dg.AssetExecutionContext,
+    follower_drop_share: float = 0.0,
 ) -> list[dg.AssetCheckResult]:
+    """The table's checks over the slice just written, each failure logged with its row count."""
     with store.connect(context.log) as conn:
         stored = store.table(table)
-        results = run_checks(CheckInput(conn, stored, first, last, states, x.follower_drop_warn))
+        results = run_checks(CheckInput(conn, stored, first, last, states, follower_drop_share))
     for result in results:
         if not result.passed:
             level = context.log.error if result.severity == dg.AssetCheckSeverity.ERROR else context.log.warning

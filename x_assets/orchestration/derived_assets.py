@@ -16,8 +16,16 @@ from ..reports.markdown import markdown_table
 from ..warehouse.derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, Derivation, derive, top_tweets_view
 from ..warehouse.store import WarehouseError, frame
 from ..warehouse.tables import BUILTIN_COLUMNS
-from .assets import build_table_assets, partitioned_asset, source_resources, table_asset, window
-from .checks import CheckInput, check_specs, run_checks
+from .assets import (
+    build_table_assets,
+    checks_of,
+    partition_truth,
+    partitioned_asset,
+    source_resources,
+    table_asset,
+    window,
+)
+from .checks import check_specs
 from .names import DEFAULT_SOURCE, SourceNames
 
 CHARTS_FOLDER = "charts"
@@ -52,11 +60,9 @@ def _derive(
     path = save_chart(png, (folder if names.default else folder / names.name) / f"{chart_name}.png")
     context.log.info(f"chart written to {path}")
     # Each day's own numbers (rows, and what is worth plotting: followers, engagement), so the
-    # Plots tab draws curves; the run's total under run_row_count.
-    for day in days_in(first, last):
-        figures = result.day_figures.get(day, {"dagster/row_count": 0})
-        context.add_asset_metadata({k: v for k, v in figures.items() if v is not None}, partition_key=str(day))
-    metadata: dict[str, Any] = {
+    # Plots tab draws curves; the chart and preview said once.
+    per_day = {day: result.day_figures.get(day, {"dagster/row_count": 0}) for day in days_in(first, last)}
+    run = {
         "run_row_count": result.rows_written,
         "days": f"{first}..{last}" if first != last else str(first),
         "accounts": result.accounts,
@@ -67,23 +73,9 @@ def _derive(
         "chart_path": dg.MetadataValue.path(str(path)),
         **more,
     }
-    if first != last:  # the chart and preview once, not copied onto every day of a ranged run
-        context.log_event(
-            dg.AssetObservation(
-                asset_key=context.asset_key,
-                partition=str(last),
-                description=f"The run {context.run_id} over {first}..{last}: its chart and a preview.",
-                metadata={**metadata, **details},
-            )
-        )
-        details = {}
-    with store.connect(context.log) as conn:
-        checks = run_checks(CheckInput(conn, store.table(derivation.table), first, last, [], 0.0))
-    for check in checks:
-        if not check.passed:
-            rows = check.metadata["offending_rows"].value
-            context.log.error(f"check {derivation.table.name}.{check.check_name} failed: {rows} row(s) break the rule")
-    return dg.MaterializeResult(metadata={**metadata, **details}, check_results=checks)
+    metadata = partition_truth(context, (first, last), per_day, run, details)
+    checks = checks_of(context, store, derivation.table, first, last, [])
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
 
 def _top_posts(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> dict[str, Any]:
