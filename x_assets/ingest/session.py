@@ -18,7 +18,7 @@ from ..constants import (
 )
 from ..warehouse.tables import BUILTIN_COLUMNS
 from ..x_api.client import ScopeCredentials, XClient, make_client
-from .source import AccountSpec, SourceConfig, SourceConfigError, load_source
+from .source import AccountSpec, CredentialRefs, SourceConfig, SourceConfigError, load_source
 
 DEFAULT_SCOPE = "default"
 OAUTH1_ENV = (ENV_CONSUMER_KEY, ENV_CONSUMER_SECRET, ENV_ACCESS_TOKEN, ENV_ACCESS_TOKEN_SECRET)
@@ -51,11 +51,7 @@ def open_session(
     scope_of: dict[str, str] = {}
     uses_default = [a for a in source.accounts if a.credentials is None]
     if uses_default and source.credentials is not None:  # the source file names its own variables
-        values = {
-            key: checked_secret(env_name, os.environ.get(env_name))
-            for key, env_name in source.credentials.env_names.items()
-        }
-        clients[DEFAULT_SCOPE] = make_client(ScopeCredentials(label=DEFAULT_SCOPE, **values), base_url, timeout_seconds)
+        clients[DEFAULT_SCOPE] = make_client(_from_env(DEFAULT_SCOPE, source.credentials), base_url, timeout_seconds)
     elif uses_default:
         if not given or not any(given.values()):
             given = {name: os.environ.get(name) for name in DEFAULT_ENV}
@@ -66,13 +62,15 @@ def open_session(
             scope_of[account.key] = DEFAULT_SCOPE
             continue
         label = f"account {account.label}"
-        values = {
-            key: checked_secret(env_name, os.environ.get(env_name))
-            for key, env_name in account.credentials.env_names.items()
-        }
-        clients[label] = make_client(ScopeCredentials(label=label, **values), base_url, timeout_seconds)
+        clients[label] = make_client(_from_env(label, account.credentials), base_url, timeout_seconds)
         scope_of[account.key] = label
     return XSession(source=source, clients=clients, scope_of=scope_of)
+
+
+def _from_env(label: str, refs: CredentialRefs) -> ScopeCredentials:
+    """A scope whose credentials a source file names by environment variable, read now."""
+    values = {key: checked_secret(env_name, os.environ.get(env_name)) for key, env_name in refs.env_names.items()}
+    return ScopeCredentials(label=label, **values)
 
 
 def _default_scope(source: SourceConfig, users: list[AccountSpec], values: dict[str, str | None]) -> ScopeCredentials:
