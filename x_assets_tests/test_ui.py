@@ -181,7 +181,9 @@ def test_the_ui_shows_the_assets_and_materializes_from_a_click(webserver: Webser
                 dialog = page.get_by_role("dialog")
                 dialog.get_by_text("Latest", exact=True).click()
                 dialog.get_by_role("button", name="Launch 1 run").click()
-                expect(dialog).to_be_hidden()
+                # "Launching..." lasts as long as the webserver takes to submit the run, which on a
+                # loaded machine is well over the 5 s default: wait for it as a user would.
+                expect(dialog).to_be_hidden(timeout=90_000)
                 assert _wait_for_runs(webserver.url, runs) == ["SUCCESS"] * runs
 
             # The run's metadata and check results, as the asset page shows them.
