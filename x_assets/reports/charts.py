@@ -32,7 +32,7 @@ def _series(rows: list[tuple[str, dt.date, float]]) -> Series:
     return series
 
 
-def _format_days(axes: Any, days: list[dt.date]) -> None:
+def _format_days(axes: Any, days: list[dt.date], ticks: int = 5) -> None:
     """Whole days on the x axis, with explicit limits.
 
     The data are daily, so an hourly tick would repeat a date; and with a single date matplotlib
@@ -47,7 +47,11 @@ def _format_days(axes: Any, days: list[dt.date]) -> None:
     pad = dt.timedelta(days=max(1, span // 20))
     axes.set_xlim(first - pad, last + pad)  # type: ignore[arg-type]
     padded = span + 2 * pad.days
-    locator = DayLocator(interval=max(1, padded // 5)) if padded <= 28 else AutoDateLocator(minticks=2, maxticks=6)
+    locator = (
+        DayLocator(interval=max(1, padded // ticks))
+        if padded <= 28
+        else AutoDateLocator(minticks=2, maxticks=ticks + 1)
+    )
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(DateFormatter("%b %d"))
 
@@ -58,14 +62,41 @@ def _png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _lines(title: str, ylabel: str, series: Series) -> bytes:
-    """All accounts on one log-scaled axis: for values that differ by orders of magnitude."""
+def _thousands(axes: Any) -> None:
+    """1,234,567 on the y axis, not 1234567 or 1.2e6."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+
+
+def _lines(title: str, ylabel: str, series: Series, partial_from: dt.date | None = None) -> bytes:
+    """All accounts on one log-scaled axis: for values that differ by orders of magnitude. Points
+    from partial_from on are an unfinished period: drawn hollow on a dotted line, and labelled, so a
+    week half-lived does not read as a collapse."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
     axes = figure.add_subplot()
     for name, (days, values) in sorted(series.items()):
-        axes.plot(days, values, marker="o", markersize=3, linewidth=1.5, label=name)  # type: ignore[arg-type]
+        whole = [i for i, d in enumerate(days) if partial_from is None or d < partial_from]
+        rest = [i for i in range(len(days)) if i not in whole]
+
+        def pick(indexes: list[int], days: list[dt.date] = days, values: list[float] = values) -> tuple[Any, Any]:
+            return [days[i] for i in indexes], [values[i] for i in indexes]  # matplotlib plots dates as given
+
+        (line,) = axes.plot(*pick(whole), marker="o", markersize=3, linewidth=1.5, label=name)
+        if rest:  # the dotted line continues from the last whole period
+            axes.plot(*pick(whole[-1:] + rest), linestyle=":", linewidth=1.5, color=line.get_color())
+            axes.plot(*pick(rest), "o", mfc="white", color=line.get_color())
+    if partial_from is not None and any(d >= partial_from for days, _ in series.values() for d in days):
+        axes.annotate(
+            "hollow: the current week, still partial",
+            xy=(0.99, 0.02),
+            xycoords="axes fraction",
+            ha="right",
+            fontsize="x-small",
+            color="dimgray",
+        )
     if series:
         axes.set_yscale("log")
         axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -97,11 +128,11 @@ def _small_multiples(title: str, series: Series, limit: int = 12) -> bytes:
         days, values = series[name]
         axes.plot(days, values, marker="o", markersize=3, linewidth=1.5)  # type: ignore[arg-type]
         axes.set_title(name, fontsize="small")
-        axes.ticklabel_format(axis="y", style="plain", useOffset=False)
         axes.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        _thousands(axes)
         axes.tick_params(labelsize="x-small")
         axes.grid(True, alpha=0.3)
-        _format_days(axes, days)
+        _format_days(axes, days, ticks=3)  # a small panel: three dates fit without touching
     return _png(figure)
 
 
@@ -123,7 +154,9 @@ def weekly_engagement_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: 
         [last],
     ).fetchall()
     title = "Weekly engagement of posts (likes + retweets + replies + quotes)"
-    return _lines(title, "engagement per ISO week (log)", _series(rows))
+    monday = last - dt.timedelta(days=last.weekday())
+    partial = monday if last.weekday() < 6 else None  # the week of the day last ends on its Sunday
+    return _lines(title, "engagement per ISO week (log)", _series(rows), partial_from=partial)
 
 
 def save_chart(png: bytes, path: Path) -> Path:
