@@ -124,7 +124,12 @@ def test_engagement_counts_retweets_once_and_uses_followers_at_the_time(project:
     # the materialization names each account's best post of the latest week
     latest = max(r["week"] for r in rows.values())
     best = min((r for r in rows.values() if r["week"] == latest), key=lambda r: (-r["engagement"], r["tweet_id"]))
-    assert best["tweet_id"] in metadata(result, "tweet_engagement")["top_posts_of_the_week"].value
+    top = metadata(result, "tweet_engagement")["top_posts_of_the_week"]
+    assert isinstance(top, dg.TableMetadataValue)  # the UI's own table: sortable, nothing cut at a pipe
+    shown = [r.data for r in top.records]
+    assert best["tweet_id"] in {r["tweet_id"] for r in shown}
+    assert [c.name for c in top.schema.columns][:2] == ["account_name", "week"]  # who and when lead, ids last
+    assert top.schema.columns[-1].name == "tweet_id"
 
 
 def test_rerunning_a_derived_window_replaces_it(project: Project) -> None:
