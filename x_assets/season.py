@@ -148,6 +148,7 @@ class SeasonRun:
             "X_MAX_POST_READS": str(self.config.max_post_reads) if self.config.max_post_reads else None,
             "X_LOOKBACK_DAYS": str(self.config.lookback_days),
             "X_MAX_WORKERS": "4",
+            "X_SNAPSHOTS_FROM": self.start.isoformat(),  # the day this source began
             "X_FOLLOWER_DROP_WARN": None,
             "X_CONSUMER_KEY": None,
             "X_CONSUMER_SECRET": None,
@@ -188,7 +189,7 @@ class SeasonRun:
                 dg.build_schedule_context(instance=instance, scheduled_execution_time=self._now())
             )
             assert isinstance(request, dg.RunRequest)
-            self._execute(defs, instance, "x_daily_job", partition=request.partition_key, fault=fault)
+            self._execute(defs, instance, "account_insights_job", partition=request.partition_key, fault=fault)
             self._set_clock(self._at(day + dt.timedelta(days=1), 1, 0))
             lookback = x_tweet_lookback_schedule(
                 dg.build_schedule_context(instance=instance, scheduled_execution_time=self._now())

@@ -27,6 +27,10 @@ from x_assets.x_api.client import ScopeCredentials, XClient, make_client
 # Keep clients from routing 127.0.0.1 through a proxy set in the environment.
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 os.environ["no_proxy"] = "127.0.0.1,localhost"
+# The suite's sources began long ago: account snapshots are offered from the first day, as posts are,
+# so the tests can store and derive any day. (test_automation checks the default, yesterday; the
+# season, the demo and test_sources check sources that began on a given day.)
+os.environ["X_SNAPSHOTS_FROM"] = "2024-01-01"
 
 # The suite runs at one instant: the emulator's world and the connector share this clock, so a
 # suite that crosses 00:00 UTC sees one day throughout (child processes get it as X_ASSETS_NOW).

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from x_assets.constants import ACCOUNTS_TAG
 from x_assets.definitions import defs
@@ -18,6 +19,7 @@ from x_assets.orchestration.sensors import x_new_accounts_sensor
 from x_assets.warehouse.tables import (
     ACCOUNT_DAILY_GROWTH_TABLE,
     ACCOUNT_INSIGHTS_TABLE,
+    ACCOUNT_STATUS_TABLE,
     TWEET_ENGAGEMENT_TABLE,
     TWEET_INSIGHTS_TABLE,
 )
@@ -42,14 +44,16 @@ def test_every_asset_explains_itself() -> None:
         t.name: t
         for t in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, ACCOUNT_DAILY_GROWTH_TABLE, TWEET_ENGAGEMENT_TABLE)
     }
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(tables)
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*tables, *SIDE_TABLES}
     for name, table in tables.items():
         node = graph.get(dg.AssetKey(name))
         assert node.group_name == "x" and node.kinds == {"x", "duckdb", "polars"}
         assert node.description and "\n" not in node.description.strip()  # one line in the UI
         assert node.owners == []  # left to the user
         schema = node.metadata["dagster/column_schema"]
-        assert [c.name for c in schema.columns] == list(table.column_names)
+        # The table's own columns, then x_source.yaml's default_schema column, which every row carries.
+        assert [c.name for c in schema.columns] == [*table.column_names, "client"]
+        assert schema.columns[-1].type == "VARCHAR" and "default_schema" in (schema.columns[-1].description or "")
         assert all(c.description for c in schema.columns)
         assert node.metadata["dagster/table_name"] == f"warehouse.x.{name}"
     for name, checks in (("account_insights", 4), ("tweet_insights", 5)):
@@ -60,6 +64,63 @@ def test_every_asset_explains_itself() -> None:
         "account_insights",
         "tweet_insights",
     }
+
+
+SIDE_TABLES = {
+    "account_status": {"account_insights", "tweet_insights"},
+    "account_registry": {"account_insights", "tweet_insights"},
+    "top_tweets_weekly": {"tweet_engagement"},
+}
+
+
+def test_the_tables_written_beside_the_assets_are_in_the_catalog() -> None:
+    """account_status (which the checks point to), the registry and the weekly view: described, with
+    their columns and where they come from; written by the assets' runs, not materialized alone."""
+    graph = defs.get_repository_def().asset_graph
+    for name, parents in SIDE_TABLES.items():
+        node = graph.get(dg.AssetKey(name))
+        assert node.description and "\n" not in node.description and not node.is_materializable
+        assert {k.to_user_string() for k in node.parent_keys} == parents
+        columns = node.metadata["dagster/column_schema"].columns
+        assert columns and all(c.description for c in columns)
+        assert node.metadata["dagster/table_name"] == f"warehouse.x.{name}"
+    status = graph.get(dg.AssetKey("account_status")).metadata["dagster/column_schema"]
+    assert [c.name for c in status.columns] == list(ACCOUNT_STATUS_TABLE.column_names)
+
+
+def test_only_days_that_can_be_filled_are_offered(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Posts of any day since the first day can be read later; a snapshot only of the present, so the
+    snapshot assets start on the day snapshots began (default: yesterday as the definitions load)."""
+    from x_assets.definitions import build_defs
+
+    monkeypatch.delenv("X_SNAPSHOTS_FROM")
+    defs = build_defs(defs_folder=None)
+    graph = defs.get_repository_def().asset_graph
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    for name, start in (
+        ("account_insights", yesterday),
+        ("account_daily_growth", yesterday),
+        ("tweet_insights", dt.date(2024, 1, 1)),
+        ("tweet_engagement", dt.date(2024, 1, 1)),
+    ):
+        partitions = graph.get(dg.AssetKey(name)).partitions_def
+        assert isinstance(partitions, dg.DailyPartitionsDefinition)
+        assert partitions.start.date() == start, name
+    snapshot = graph.get(dg.AssetKey("account_insights")).partitions_def
+    assert snapshot.get_partition_keys() == [str(yesterday), str(yesterday + dt.timedelta(days=1))]
+    assert defs.resolve_job_def("account_insights_job").partitions_def == snapshot
+
+
+def test_snapshots_start_where_configured(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from x_assets.definitions import build_defs
+
+    monkeypatch.setenv("X_SNAPSHOTS_FROM", "2026-01-10")
+    graph = build_defs(defs_folder=None).get_repository_def().asset_graph
+    assert graph.get(dg.AssetKey("account_insights")).partitions_def.start.date() == dt.date(2026, 1, 10)
+    for bad, said in (("2026-13-01", "YYYY-MM-DD"), ("2999-01-01", "past day"), ("2001-01-01", "2006-03-21")):
+        monkeypatch.setenv("X_SNAPSHOTS_FROM", bad)
+        with pytest.raises(ValueError, match=f"X_SNAPSHOTS_FROM must be .*{said}"):
+            build_defs(defs_folder=None)
 
 
 def test_dg_check_defs() -> None:
@@ -82,13 +143,14 @@ def test_dagster_definitions_validate_cli() -> None:
 
 
 def test_daily_schedule_requests_yesterday() -> None:
-    when = dt.datetime(2026, 3, 5, 0, 30, tzinfo=dt.UTC)
+    today = dt.datetime.now(dt.UTC).date()
+    when = dt.datetime.combine(today, dt.time(0, 30), tzinfo=dt.UTC)
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
             instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
         )
         requests = list(x_daily_schedule.evaluate_tick(context).run_requests or [])
-    assert [r.partition_key for r in requests] == ["2026-03-04"]
+    assert [r.partition_key for r in requests] == [str(today - dt.timedelta(days=1))]
     assert x_daily_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 

@@ -77,6 +77,11 @@ def test_a_three_day_run_gives_each_day_its_own_rows_reads_and_cost(project: Pro
     )
     assert {d: m["engagement_total"] for d, m in derived.items() if d in engagement} == engagement
     assert all(isinstance(m.get("median_engagement_rate"), float | None) for m in derived.values())
+    # the tables written beside them say so in the catalog, once per run, not per day
+    for side, asset in (("account_status", "tweet_insights"), ("top_tweets_weekly", "tweet_engagement")):
+        runs = {r.run_id for r in project.instance.fetch_materializations(dg.AssetKey(asset), limit=100).records}
+        written = project.instance.fetch_materializations(dg.AssetKey(side), limit=100).records
+        assert {r.run_id for r in written} == runs and len(written) == len(runs), side
 
 
 def test_a_history_run_gives_each_day_its_own_figures_and_lists_cut_days_as_ranges(project: Project) -> None:

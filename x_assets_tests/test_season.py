@@ -46,7 +46,7 @@ def test_two_weeks_of_daily_runs_end_equal_to_the_truth(policy: str) -> None:
     assert figures["problems"] == 0
     assert sum(figures["faults"].values()) >= 3  # the season was not a quiet one
     assert any(k.endswith(":failed") for k in figures["runs"])  # and runs failed, then caught up
-    assert figures["runs"]["x_daily_job:ok"] >= 10
+    assert figures["runs"]["account_insights_job:ok"] >= 10
 
 
 @pytest.mark.timeout(300)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from dagster.components.testing import create_defs_folder_sandbox
 from x_assets import SourceReadError, XSourceComponent, open_source
 from x_assets.definitions import build_defs
 from x_assets.emulator import DEMO_BEARER_TOKEN
+from x_assets.orchestration.names import DEFAULT_SOURCE, SourceNames
 
 from .conftest import TODAY, Project, account_by_name, control, expected_tweet_rows
 from .test_oauth import DEMO_OAUTH, use_default_oauth
@@ -67,6 +69,26 @@ def run_job(project: Project, defs: dg.Definitions, job: str, partition: str) ->
     )
 
 
+@dataclass
+class DayRuns:
+    """A day as the schedules load it: the account snapshot job, then the posts job."""
+
+    results: list[dg.ExecuteInProcessResult]
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    def get_step_failure_events(self) -> list[dg.DagsterEvent]:
+        return [e for r in self.results for e in r.get_step_failure_events()]
+
+
+def run_day(project: Project, defs: dg.Definitions, source: str, partition: str) -> DayRuns:
+    names = DEFAULT_SOURCE if source == "x" else SourceNames(source)
+    jobs = ("account_insights_job", "tweet_insights_job")
+    return DayRuns([run_job(project, defs, names.named(job), partition) for job in jobs])
+
+
 def brand_and_competitors(project: Project) -> None:
     """The brand reads with the default OAuth 1.0a values; the competitor watch list has its own app."""
     control(project.server, "POST", "/credentials", {"label": "competitors-app", "bearer_token": COMPETITORS_TOKEN})
@@ -87,10 +109,10 @@ def test_two_sources_read_with_their_own_credentials_into_their_own_schemas(proj
         }
         assert pools == {"x_api", "x_api_competitors"}  # each source one step at a time; sources side by side
         control(project.server, "POST", "/stats/reset")
-        assert run_job(project, defs, "competitors_daily_job", str(YESTERDAY)).success
+        assert run_day(project, defs, "competitors", str(YESTERDAY)).success
         competitor_routes = project.stats()["requests_by_credential_and_route"]
         control(project.server, "POST", "/stats/reset")
-        assert run_job(project, defs, "x_daily_job", str(YESTERDAY)).success
+        assert run_day(project, defs, "x", str(YESTERDAY)).success
         brand_routes = project.stats()["requests_by_credential_and_route"]
     # each source's requests carried its own credential, and only that one
     assert {r.split()[0] for r in competitor_routes} == {"competitors-app"}, competitor_routes
@@ -113,13 +135,35 @@ def test_two_sources_read_with_their_own_credentials_into_their_own_schemas(proj
     assert (Path(project.database).parent / "charts" / "competitors" / "followers.png").is_file()
 
 
+def test_a_sources_days_are_its_own(project: Project) -> None:
+    """first_day and snapshots_from per source: its posts and snapshots offer only those days."""
+    source = competitors_source(project.tmp)
+    project.monkeypatch.setenv("COMPETITORS_BEARER_TOKEN", COMPETITORS_TOKEN)
+    attributes = {"folder": "competitors", "source_file": str(source)}
+    with with_sources(project, {**attributes, "first_day": "2026-01-05", "snapshots_from": "2026-02-01"}) as defs:
+        graph = defs.resolve_asset_graph()
+        starts = {
+            key: graph.get(dg.AssetKey.from_user_string(key)).partitions_def.start.date()  # type: ignore[union-attr]
+            for key in ("competitors/tweet_insights", "competitors/account_daily_growth", "tweet_insights")
+        }
+        history = defs.resolve_sensor_def("competitors_new_accounts_sensor")
+        x = defs.resources["x_competitors"]  # type: ignore[index]
+        (request,) = history(dg.build_sensor_context(resources={"x_competitors": x})).run_requests  # type: ignore[union-attr]
+    assert starts == {
+        "competitors/tweet_insights": dt.date(2026, 1, 5),
+        "competitors/account_daily_growth": dt.date(2026, 2, 1),
+        "tweet_insights": dt.date(2024, 1, 1),  # the default source keeps its own
+    }
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-01-05"  # history from its first day
+
+
 def test_one_sources_402_leaves_the_other_sources_run_successful(project: Project) -> None:
     brand_and_competitors(project)
     source = competitors_source(project.tmp)
     control(project.server, "POST", "/faults", {"kind": "credits_depleted", "credential": "competitors-app"})
     with with_sources(project, {"folder": "competitors", "source_file": str(source)}) as defs:
-        failed = run_job(project, defs, "competitors_daily_job", str(YESTERDAY))
-        brand = run_job(project, defs, "x_daily_job", str(YESTERDAY))
+        failed = run_day(project, defs, "competitors", str(YESTERDAY))
+        brand = run_day(project, defs, "x", str(YESTERDAY))
     assert not failed.success
     message = failed.get_step_failure_events()[0].step_failure_data.error.message  # type: ignore[union-attr]
     assert "402" in message or "credits" in message.lower(), message
@@ -136,8 +180,8 @@ def test_a_bad_source_file_fails_only_its_own_runs(project: Project) -> None:
     brand_and_competitors(project)
     source = competitors_source(project.tmp, accounts=[{"username": "not a handle!"}])
     with with_sources(project, {"folder": "competitors", "source_file": str(source)}) as defs:  # it loads
-        failed = run_job(project, defs, "competitors_daily_job", str(YESTERDAY))
-        brand = run_job(project, defs, "x_daily_job", str(YESTERDAY))
+        failed = run_day(project, defs, "competitors", str(YESTERDAY))
+        brand = run_day(project, defs, "x", str(YESTERDAY))
     assert not failed.success and brand.success
     message = failed.get_step_failure_events()[0].step_failure_data.error.message  # type: ignore[union-attr]
     assert str(source) in message and "not a handle!" in message
@@ -152,6 +196,8 @@ def test_a_bad_source_file_fails_only_its_own_runs(project: Project) -> None:
         ("brand", {"source_file": "missing.yaml"}, "missing.yaml not found"),
         ("brand", {"refresh_policy": "sometimes"}, "sometimes"),
         ("brand", {"max_workers": 20000}, "max_workers"),
+        ("brand", {"snapshots_from": "2026-02-30"}, "snapshots_from must be a day written YYYY-MM-DD"),
+        ("brand", {"first_day": "2999-01-01"}, "first_day must be a past day"),
         ("brand", {"unset_credentials": True}, "environment variable NOT_SET_ANYWHERE, which is not set"),
     ],
 )
@@ -201,7 +247,7 @@ def test_open_source_reads_a_sources_tables_read_only(project: Project) -> None:
         open_source("competitors", project.database)
     source = competitors_source(project.tmp)
     with with_sources(project, {"folder": "competitors", "source_file": str(source)}) as defs:
-        assert run_job(project, defs, "competitors_daily_job", str(YESTERDAY)).success
+        assert run_day(project, defs, "competitors", str(YESTERDAY)).success
     with open_source("competitors", project.database) as tables:
         assert {"account_insights", "tweet_insights", "account_status", "top_tweets_weekly"} <= set(tables.tables())
         snapshot = tables.table("account_insights")
@@ -230,7 +276,7 @@ def test_credentials_resolve_when_the_run_starts(project: Project) -> None:
     defs = build_defs(defs_folder=None)  # loaded (as by dagster dev) before the token is set
     project.monkeypatch.setenv("X_BEARER_TOKEN", DEMO_BEARER_TOKEN)  # set in the run's environment only
     project.write_source({"accounts": [{"username": "AcmeNews"}]})
-    result = defs.resolve_job_def("x_daily_job").execute_in_process(
+    result = defs.resolve_job_def("account_insights_job").execute_in_process(
         instance=project.instance,
         partition_key=str(TODAY),
         asset_selection=[dg.AssetKey("account_insights")],
@@ -262,9 +308,10 @@ def test_dg_scaffold_defs_adds_a_source_that_loads_and_materializes(project: Pro
 
     run(str(bin_dir / "dg"), "scaffold", "defs", "x_assets.XSourceComponent", "competitors")
     folder = copy / "x_assets" / "defs" / "competitors"
+    # Snapshots from the day it was scaffolded: no older day, which could never be filled, is offered.
     assert yaml.safe_load((folder / "defs.yaml").read_text()) == {
         "type": "x_assets.XSourceComponent",
-        "attributes": {"source_file": "source.yaml"},
+        "attributes": {"source_file": "source.yaml", "snapshots_from": str(dt.datetime.now(dt.UTC).date())},
     }
     assert "credentials" in (folder / "source.yaml").read_text()  # commented guidance
     assert "All definitions loaded successfully" in run(str(bin_dir / "dg"), "check", "defs")

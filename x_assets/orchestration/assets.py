@@ -8,17 +8,17 @@ from typing import Any
 
 import dagster as dg
 
-from ..constants import ACCOUNT_INSIGHTS, ACCOUNTS_TAG, TWEET_INSIGHTS
+from ..constants import ACCOUNT_INSIGHTS, ACCOUNT_STATUS, ACCOUNTS_TAG, TWEET_INSIGHTS
 from ..ingest.loads import LoadResult, PastObservationError, load_account_insights, load_tweet_insights
 from ..ingest.source import SourceConfigError
-from ..reports.markdown import markdown_table
 from ..warehouse.store import DuplicateKeyError, Store, WarehouseError
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, Table, sql_type_for
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, Table
 from ..x_api.calls import XFatalError
 from .checks import CHECKS, CheckInput, check_specs, run_checks
-from .names import DEFAULT_SOURCE, SourceNames
-from .partitions import daily_partitions
+from .metadata import table_preview
+from .names import SourceNames
 from .resources import Warehouse, XResource
+from .shape import DEFAULT_SHAPE, SourceShape
 
 KINDS = {"x", "duckdb", "polars"}
 
@@ -37,28 +37,30 @@ def partitioned_asset(**kwargs: Any) -> Any:
         return dg.asset(**kwargs)
 
 
-def table_asset(names: SourceNames, table: Table) -> dict[str, Any]:
+def table_asset(shape: SourceShape, table: Table, partitions_def: dg.PartitionsDefinition) -> dict[str, Any]:
     """What every table asset shares: UTC days, one run per backfill, the x_api pool, its schema."""
+    names = shape.names
     return {
         "key": names.key(table.name),
-        "partitions_def": daily_partitions,
+        "partitions_def": partitions_def,
         "backfill_policy": dg.BackfillPolicy.single_run(),
         "group_name": names.group,
         "pool": names.pool,
         "kinds": KINDS,
         "metadata": {
-            "dagster/column_schema": column_schema(table),
+            "dagster/column_schema": column_schema(table, shape.default_columns),
             "dagster/table_name": f"warehouse.{table.in_schema(names.schema).qualified}",
             "partition_expr": table.date_column,
         },
     }
 
 
-def column_schema(table: Table, default_schema: dict[str, Any] | None = None) -> dg.TableSchema:
-    """The table's columns as the UI's column schema, each with its description."""
+def column_schema(table: Table, default_columns: tuple[tuple[str, str], ...] = ()) -> dg.TableSchema:
+    """The table's columns as the UI's column schema, each with its description, then the source's
+    default_schema columns, which every table of the source carries."""
     columns = [dg.TableColumn(c.name, c.sql_type, description=c.description) for c in table.columns]
-    for name, value in (default_schema or {}).items():
-        columns.append(dg.TableColumn(name, sql_type_for(value), description="Constant from default_schema."))
+    for name, sql_type in default_columns:
+        columns.append(dg.TableColumn(name, sql_type, description="A constant from the source's default_schema."))
     return dg.TableSchema(columns=columns)
 
 
@@ -103,6 +105,7 @@ def _run(
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     metadata = run_metadata(context, result)
     tag_cost(context, result)
+    report_side_table(context, names.key(ACCOUNT_STATUS), f"{endpoint} {result.days[0]}..{result.days[1]}")
     if result.failed:
         failed = ", ".join(f"{s.label} ({s.detail})" for s in result.failed)
         raise dg.Failure(
@@ -147,8 +150,13 @@ def run_metadata(context: dg.AssetExecutionContext, result: LoadResult) -> dict[
     """Each day's own rows, reads and cost; the run's totals; its per-account and per-route detail."""
     details = result.run_details()
     if result.preview is not None and result.preview.height:
-        details["preview"] = dg.MetadataValue.md(markdown_table(result.preview, skip=("fetched_at",)))
+        details["preview"] = table_preview(result.preview, skip=("fetched_at",))
     return partition_truth(context, result.days, result.day_figures(), result.run_metadata(), details)
+
+
+def report_side_table(context: dg.AssetExecutionContext, key: dg.AssetKey, what: str) -> None:
+    """A table written beside the asset's own (see catalog.py) says when, and by which run."""
+    context.log_event(dg.AssetMaterialization(asset_key=key, description=f"Written with {what}."))
 
 
 def tag_cost(context: dg.AssetExecutionContext, result: LoadResult) -> None:
@@ -199,12 +207,13 @@ def checks_of(
 
 
 @functools.cache  # one set of objects per source, however often the definitions are assembled
-def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+def build_table_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
     """One source's two tables, read from X: account_insights and tweet_insights."""
+    names = shape.names
     resource_keys = {names.x_resource, names.warehouse_resource}
 
     @partitioned_asset(
-        **table_asset(names, ACCOUNT_INSIGHTS_TABLE),
+        **table_asset(shape, ACCOUNT_INSIGHTS_TABLE, shape.days.snapshots),
         check_specs=check_specs(names.key(ACCOUNT_INSIGHTS)),
         freshness_policy=DAILY_FRESHNESS,
         required_resource_keys=resource_keys,
@@ -214,7 +223,7 @@ def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.Asse
         return _run(context, names, ACCOUNT_INSIGHTS_TABLE, load_account_insights)
 
     @partitioned_asset(
-        **table_asset(names, TWEET_INSIGHTS_TABLE),
+        **table_asset(shape, TWEET_INSIGHTS_TABLE, shape.days.posts),
         check_specs=check_specs(names.key(TWEET_INSIGHTS)),
         freshness_policy=DAILY_FRESHNESS,
         required_resource_keys=resource_keys,
@@ -227,4 +236,4 @@ def build_table_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.Asse
 
 
 # The project's default source, under the names it has always had.
-account_insights, tweet_insights = build_table_assets(DEFAULT_SOURCE)
+account_insights, tweet_insights = build_table_assets(DEFAULT_SHAPE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -15,10 +16,12 @@ from ..ingest.settings import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, Refresh
 from ..ingest.source import SourceConfigError, load_source
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .names import SourceNameError, SourceNames, check_source_name
+from .partitions import SourceDays, first_day, snapshots_from
 from .resources import Warehouse, XResource
 from .source_defs import source_definitions
 
 SOURCE_FILE_NAME = "source.yaml"
+DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"  # a day, YYYY-MM-DD (quoted in YAML); checked further at load
 
 # The sources each project load has built, by name: two defs.yaml files claiming one name would
 # share a schema and asset keys. Kept per load (its component tree), so separate loads (a reload,
@@ -70,7 +73,9 @@ class XSourceScaffolder(dg.Scaffolder):
 
         folder = request.target_path
         name = folder.name
-        scaffold_component(request, {"source_file": SOURCE_FILE_NAME})
+        # Snapshots are taken from today on: older days could never be filled, so none is offered.
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        scaffold_component(request, {"source_file": SOURCE_FILE_NAME, "snapshots_from": today})
         starter = folder / SOURCE_FILE_NAME
         if not starter.exists():  # never overwrite a source file someone already wrote
             starter.write_text(STARTER_SOURCE.format(path=starter, name=name, upper=name.upper()), encoding="utf-8")
@@ -150,6 +155,23 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             "Default: 0.05."
         ),
     ] = 0.05
+    first_day: Annotated[
+        str | None,
+        Field(pattern=DAY_PATTERN),
+        dg.Resolver.default(
+            description="The first daily partition of the post tables (YYYY-MM-DD), and where the new-account "
+            "sensor's history load starts. Default: X_FIRST_DAY, else 2024-01-01."
+        ),
+    ] = None
+    snapshots_from: Annotated[
+        str | None,
+        Field(pattern=DAY_PATTERN),
+        dg.Resolver.default(
+            description="The first daily partition of the account snapshots (YYYY-MM-DD): the day this source "
+            "began, since X keeps no history of followers and older days could never be filled. "
+            "`dg scaffold defs` writes the day it ran. Default: X_SNAPSHOTS_FROM, else yesterday."
+        ),
+    ] = None
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         where = context.path / "defs.yaml"
@@ -180,7 +202,14 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             max_workers=self.max_workers,
             follower_drop_warn=self.follower_drop_warn,
         )
-        return source_definitions(names, x, Warehouse(database=database, schema_name=names.schema))
+        try:
+            days = SourceDays(
+                first_day(self.first_day, f"{where}: first_day"),
+                snapshots_from(self.snapshots_from, f"{where}: snapshots_from"),
+            )
+        except ValueError as exc:
+            raise XSourceError(str(exc)) from None
+        return source_definitions(names, x, Warehouse(database=database, schema_name=names.schema), days)
 
 
 def check_source_file(path: Path, where: Path) -> None:

@@ -12,8 +12,14 @@ import duckdb
 from ..ingest.harvest import days_in
 from ..ingest.source import SourceConfigError, load_source
 from ..reports.charts import followers_chart, markdown_image, save_chart, weekly_engagement_chart
-from ..reports.markdown import markdown_table
-from ..warehouse.derived import ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, Derivation, derive, top_tweets_view
+from ..warehouse.derived import (
+    ACCOUNT_DAILY_GROWTH,
+    TOP_TWEETS_VIEW_NAME,
+    TWEET_ENGAGEMENT,
+    Derivation,
+    derive,
+    top_tweets_view,
+)
 from ..warehouse.store import WarehouseError, frame
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .assets import (
@@ -21,12 +27,15 @@ from .assets import (
     checks_of,
     partition_truth,
     partitioned_asset,
+    report_side_table,
     source_resources,
     table_asset,
     window,
 )
 from .checks import check_specs
-from .names import DEFAULT_SOURCE, SourceNames
+from .metadata import table_preview
+from .names import SourceNames
+from .shape import DEFAULT_SHAPE, SourceShape
 
 CHARTS_FOLDER = "charts"
 
@@ -68,7 +77,7 @@ def _derive(
         "accounts": result.accounts,
     }
     details = {
-        "preview": dg.MetadataValue.md(markdown_table(result.preview)),
+        "preview": table_preview(result.preview),
         "chart": dg.MetadataValue.md(markdown_image(png, chart_name)),
         "chart_path": dg.MetadataValue.path(str(path)),
         **more,
@@ -88,17 +97,18 @@ def _top_posts(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> d
         "WHERE week <= ?) ORDER BY engagement DESC",
         [last],
     )
-    return {"top_posts_of_the_week": dg.MetadataValue.md(markdown_table(top, rows=20))} if top.height else {}
+    return {"top_posts_of_the_week": table_preview(top, rows=20)} if top.height else {}
 
 
 @functools.cache  # one set of objects per source, however often the definitions are assembled
-def build_derived_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+def build_derived_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
     """One source's insights computed from its two tables, with no X reads."""
-    account_insights, tweet_insights = build_table_assets(names)
+    names = shape.names
+    account_insights, tweet_insights = build_table_assets(shape)
     resource_keys = {names.x_resource, names.warehouse_resource}
 
     @partitioned_asset(
-        **table_asset(names, ACCOUNT_DAILY_GROWTH.table),
+        **table_asset(shape, ACCOUNT_DAILY_GROWTH.table, shape.days.snapshots),
         check_specs=check_specs(names.key(ACCOUNT_DAILY_GROWTH.table.name)),
         deps=[account_insights],
         required_resource_keys=resource_keys,
@@ -108,16 +118,18 @@ def build_derived_assets(names: SourceNames) -> tuple[dg.AssetsDefinition, dg.As
         return _derive(context, names, ACCOUNT_DAILY_GROWTH, followers_chart, "followers")
 
     @partitioned_asset(
-        **table_asset(names, TWEET_ENGAGEMENT.table),
+        **table_asset(shape, TWEET_ENGAGEMENT.table, shape.days.posts),
         check_specs=check_specs(names.key(TWEET_ENGAGEMENT.table.name)),
         deps=[tweet_insights, account_insights],
         required_resource_keys=resource_keys,
     )
     def tweet_engagement(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Per post: engagement (retweets counted once) and engagement per follower at the time."""
-        return _derive(context, names, TWEET_ENGAGEMENT, weekly_engagement_chart, "weekly_engagement", _top_posts)
+        result = _derive(context, names, TWEET_ENGAGEMENT, weekly_engagement_chart, "weekly_engagement", _top_posts)
+        report_side_table(context, names.key(TOP_TWEETS_VIEW_NAME), "tweet_engagement")  # the view, recreated
+        return result
 
     return account_daily_growth, tweet_engagement
 
 
-account_daily_growth, tweet_engagement = build_derived_assets(DEFAULT_SOURCE)
+account_daily_growth, tweet_engagement = build_derived_assets(DEFAULT_SHAPE)

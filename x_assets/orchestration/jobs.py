@@ -15,28 +15,30 @@ from .names import DEFAULT_SOURCE, SourceNames
 
 @dataclass(frozen=True)
 class SourceJobs:
-    daily: "UnresolvedAssetJobDefinition"
+    account_insights: "UnresolvedAssetJobDefinition"
     tweet_insights: "UnresolvedAssetJobDefinition"
 
 
 @functools.cache  # one set of objects per source, however often the definitions are assembled
 def build_jobs(names: SourceNames) -> SourceJobs:
-    """One source's jobs: the daily load of everything, and posts with their engagement."""
-    daily = dg.define_asset_job(
-        names.named("x_daily_job"),
-        selection=dg.AssetSelection.assets(
-            *(names.key(a) for a in (ACCOUNT_INSIGHTS, TWEET_INSIGHTS, ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT))
-        ),
-        description="Snapshot accounts, load the day's posts, then derive growth and engagement.",
+    """One source's jobs: the account snapshot with its growth, and posts with their engagement.
+
+    Two jobs, because their partitions differ: posts of any past day can be read, an account
+    snapshot only of the present (a Dagster job holds assets of one partitioning).
+    """
+    snapshot = dg.define_asset_job(
+        names.named("account_insights_job"),
+        selection=dg.AssetSelection.assets(names.key(ACCOUNT_INSIGHTS), names.key(ACCOUNT_DAILY_GROWTH)),
+        description="Snapshot the accounts (followers, posts, likes given), then derive their daily growth.",
     )
     posts = dg.define_asset_job(
         names.named("tweet_insights_job"),
         selection=dg.AssetSelection.assets(names.key(TWEET_INSIGHTS), names.key(TWEET_ENGAGEMENT)),
         description="Load or re-read posts for a day or a range of days, then recompute their engagement.",
     )
-    return SourceJobs(daily=daily, tweet_insights=posts)
+    return SourceJobs(account_insights=snapshot, tweet_insights=posts)
 
 
 _DEFAULT_JOBS = build_jobs(DEFAULT_SOURCE)
-x_daily_job = _DEFAULT_JOBS.daily
+account_insights_job = _DEFAULT_JOBS.account_insights
 tweet_insights_job = _DEFAULT_JOBS.tweet_insights

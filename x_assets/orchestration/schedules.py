@@ -1,4 +1,5 @@
-"""Daily snapshot, and a lookback that re-reads recent posts while their counts still move."""
+"""Daily account snapshot, and a lookback that reads yesterday's posts and re-reads recent ones
+while their counts still move."""
 
 import datetime as dt
 import functools
@@ -28,11 +29,12 @@ def build_schedules(names: SourceNames) -> tuple[dg.ScheduleDefinition, dg.Sched
 
     @dg.schedule(
         name=names.named("x_daily_schedule"),
-        job=jobs.daily,
+        job=jobs.account_insights,
         cron_schedule="30 0 * * *",
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Every day at 00:30 UTC: yesterday's account snapshot and posts.",
+        description="Every day at 00:30 UTC: yesterday's account snapshot and follower growth (yesterday's "
+        "posts come with the 01:00 lookback).",
     )
     def daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """Yesterday is complete at 00:30, and its account snapshot may still be taken (see account_insights)."""
@@ -46,7 +48,8 @@ def build_schedules(names: SourceNames) -> tuple[dg.ScheduleDefinition, dg.Sched
         cron_schedule="0 1 * * *",
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Every day at 01:00 UTC: re-read the last X_LOOKBACK_DAYS days of posts (default 7) in one run.",
+        description="Every day at 01:00 UTC: read the last X_LOOKBACK_DAYS days of posts (default 7, yesterday "
+        "included) in one run, then their engagement.",
     )
     def lookback(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """Likes and retweets keep changing for days, so recent days are read again."""

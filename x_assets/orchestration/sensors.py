@@ -13,15 +13,16 @@ from ..ingest.source import SourceConfigError, load_source
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .dead_runs import release_dead_runs
 from .jobs import build_jobs
-from .names import DEFAULT_SOURCE, SourceNames
-from .partitions import daily_partitions
+from .names import SourceNames
 from .resources import XResource
 from .schedules import RANGE_END_TAG, RANGE_START_TAG
+from .shape import DEFAULT_SHAPE, SourceShape
 
 
 @functools.cache  # one object per source, however often the definitions are assembled
-def build_new_accounts_sensor(names: SourceNames) -> dg.SensorDefinition:
+def build_new_accounts_sensor(shape: SourceShape) -> dg.SensorDefinition:
     """One source's sensor: a history run for accounts that appear in its source file."""
+    names = shape.names
 
     @dg.sensor(
         name=names.named("x_new_accounts_sensor"),
@@ -38,14 +39,15 @@ def build_new_accounts_sensor(names: SourceNames) -> dg.SensorDefinition:
         """One history run for the new accounts only; the others are not read again. The accounts of a
         history run that failed are requested again (with a new run key) at the next evaluation."""
         # (a direct call in a test also passes the source's resources as keywords: the same objects)
-        return _new_accounts(context, names, getattr(context.resources, names.x_resource))
+        return _new_accounts(context, shape, getattr(context.resources, names.x_resource))
 
     return new_accounts
 
 
 def _new_accounts(
-    context: dg.SensorEvaluationContext, names: SourceNames, x: XResource
+    context: dg.SensorEvaluationContext, shape: SourceShape, x: XResource
 ) -> dg.SensorResult | dg.SkipReason:
+    names = shape.names
     try:
         source = load_source(x.source_file, reserved_columns=BUILTIN_COLUMNS)
     except SourceConfigError as exc:
@@ -66,7 +68,7 @@ def _new_accounts(
         return dg.SensorResult(skip_reason=dg.SkipReason("no new accounts"), cursor=cursor)
     today = utc_today()
     digest = hashlib.sha256(",".join(sorted(new)).encode()).hexdigest()[:16]
-    first = daily_partitions.start.date().isoformat()
+    first = shape.days.first_day
     request = dg.RunRequest(
         run_key=f"history-{today}-{digest}-{len(retried)}",  # a retry is a new run, not a duplicate key
         tags={
@@ -100,7 +102,7 @@ def _failed_history_runs(
     return [run for run in runs if run.run_id not in seen]
 
 
-x_new_accounts_sensor = build_new_accounts_sensor(DEFAULT_SOURCE)
+x_new_accounts_sensor = build_new_accounts_sensor(DEFAULT_SHAPE)
 
 
 @dg.sensor(

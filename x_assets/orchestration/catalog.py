@@ -1,0 +1,80 @@
+"""The tables the assets write besides their own, in the catalog: what they hold, where they come
+from, their columns. They are written as a side effect of the assets' runs, so they are specs
+(not materialized on their own); the runs that write them report it."""
+
+from __future__ import annotations
+
+import functools
+
+import dagster as dg
+
+from ..constants import ACCOUNT_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
+from ..warehouse.derived import TOP_TWEETS_VIEW_NAME
+from ..warehouse.tables import ACCOUNT_REGISTRY_TABLE, ACCOUNT_STATUS_TABLE, Table
+from .shape import SourceShape
+
+TableColumns = tuple[tuple[str, str, str], ...]  # name, SQL type, description
+
+# The weekly view's columns (a view, so not a Table the store writes).
+TOP_TWEETS_COLUMNS: TableColumns = (
+    ("week", "DATE", "Monday (UTC) of the ISO week the post was created in."),
+    ("account_id", "VARCHAR", "Numeric account id."),
+    ("username", "VARCHAR", "Handle at the time of the read."),
+    ("account_name", "VARCHAR", "Name from the source file, else the handle."),
+    ("tweet_id", "VARCHAR", "Post id."),
+    ("created_at", "TIMESTAMPTZ", "When the post was created, in UTC."),
+    ("engagement", "BIGINT", "Likes + own retweets + replies + quotes."),
+    ("engagement_rate", "DOUBLE", "Engagement per follower at the time of the post."),
+    ("rank_in_week", "BIGINT", "1 for the account's most engaging post of the week; up to 3 are kept."),
+)
+
+
+def _schema(columns: TableColumns) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns])
+
+
+def _columns(table: Table) -> TableColumns:
+    return tuple((c.name, c.sql_type, c.description) for c in table.columns)
+
+
+@functools.cache  # one set of objects per source, however often the definitions are assembled
+def build_catalog_specs(shape: SourceShape) -> tuple[dg.AssetSpec, ...]:
+    """account_status, account_registry and top_tweets_weekly of one source."""
+    names = shape.names
+    readers = [names.key(ACCOUNT_INSIGHTS), names.key(TWEET_INSIGHTS)]
+
+    def spec(name: str, description: str, deps: list[dg.AssetKey], columns: TableColumns) -> dg.AssetSpec:
+        return dg.AssetSpec(
+            key=names.key(name),
+            description=description,
+            deps=deps,
+            group_name=names.group,
+            kinds={"duckdb"},
+            metadata={
+                "dagster/column_schema": _schema(columns),
+                "dagster/table_name": f"warehouse.{names.schema}.{name}",
+            },
+        )
+
+    return (
+        spec(
+            ACCOUNT_STATUS_TABLE.name,
+            "Per account, UTC day and endpoint: ok, or why rows are missing (protected, suspended, not_found, "
+            "failed, incomplete); written by each read of account_insights and tweet_insights.",
+            readers,
+            _columns(ACCOUNT_STATUS_TABLE),
+        ),
+        spec(
+            ACCOUNT_REGISTRY_TABLE.name,
+            "Each source-file entry and the numeric id it first resolved to, so a renamed or re-used handle "
+            "never turns into another account; written when a handle is first read.",
+            readers,
+            _columns(ACCOUNT_REGISTRY_TABLE),
+        ),
+        spec(
+            TOP_TWEETS_VIEW_NAME,
+            "A view: each account's three most engaging posts per ISO week, from tweet_engagement.",
+            [names.key(TWEET_ENGAGEMENT)],
+            TOP_TWEETS_COLUMNS,
+        ),
+    )
