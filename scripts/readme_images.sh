@@ -11,7 +11,9 @@ trap 'rm -rf "$demo"' EXIT
 cp x_source.yaml "$demo/"
 (cd "$demo" && "$OLDPWD/.venv/bin/x-assets" demo >/dev/null)
 mkdir -p docs/images
-cp test-output/ui/asset_graph.png test-output/ui/chart_in_ui.png test-output/ui/account_insights_checks.png docs/images/
+for picture in asset_graph chart_in_ui account_insights_checks plots run_cost account_status; do
+  cp "test-output/ui/$picture.png" docs/images/
+done
 cp "$demo/data/charts/followers.png" docs/images/followers_chart.png
 cp "$demo/data/charts/weekly_engagement.png" docs/images/weekly_engagement_chart.png
 ls -l docs/images

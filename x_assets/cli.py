@@ -26,9 +26,10 @@ def _main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is currently in beta")  # Dagster's notes are for the UI, not here
     parser = argparse.ArgumentParser(prog="x-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run both assets against the bundled emulator into DuckDB")
-    demo.add_argument("--days", type=int, default=7, help="days the final lookback re-reads, today included")
-    demo.add_argument("--season-days", type=int, default=21, help="simulated days loaded one by one before today")
+    demo = sub.add_parser("demo", help="live a few simulated weeks on the bundled emulator, loaded into DuckDB")
+    demo.add_argument(
+        "--season-days", type=int, default=21, help="simulated days before today, snapshot daily (1 to 90)"
+    )
     validate = sub.add_parser("validate", help="check the source file without calling X")
     validate.add_argument("path", nargs="?", default=os.environ.get(ENV_SOURCE_FILE, DEFAULT_SOURCE_FILE))
     sub.add_parser("accounts", help="look the configured accounts up on X: ids, current handles, states")
@@ -74,7 +75,7 @@ def _main(argv: list[str] | None = None) -> int:
         return 0
     from .demo import run_demo
 
-    return run_demo(days=args.days, season_days=args.season_days)
+    return run_demo(season_days=args.season_days)
 
 
 def _release_dead_runs(run_ids: list[str]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,10 +29,11 @@ from .constants import (
     ENV_CONSUMER_KEY,
     ENV_CONSUMER_SECRET,
     ENV_DUCKDB_PATH,
+    ENV_SNAPSHOTS_FROM,
     ENV_SOURCE_FILE,
     SCHEMA,
 )
-from .emulator.season import Season
+from .emulator.season import live_days
 from .orchestration.names import DEFAULT_SOURCE, SourceNames
 from .orchestration.resources import Warehouse, XResource
 from .orchestration.schedules import RANGE_END_TAG, RANGE_START_TAG
@@ -51,14 +53,18 @@ DEMO_ENV = {
 }
 COMPETITORS = SourceNames("competitors")
 COMPETITORS_FILE = Path(__file__).resolve().parents[1] / "examples" / "competitors.yaml"
+DEMO_HOME = ".dagster_home"
+UI_ENV_FILE = "demo.env"  # beside the DuckDB file (data/, ignored by git)
+UI_EMULATOR_PORT = 8787
 
 
 @contextmanager
-def demo_environment(base_url: str) -> Iterator[None]:
+def demo_environment(base_url: str, snapshots_from: dt.date) -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.pop(ENV_BEARER_TOKEN, None)  # a bearer token would win over the demo's OAuth 1.0a values
     os.environ.update(DEMO_ENV)
     os.environ[ENV_API_BASE_URL] = base_url
+    os.environ[ENV_SNAPSHOTS_FROM] = snapshots_from.isoformat()
     os.environ.setdefault(ENV_SOURCE_FILE, DEFAULT_SOURCE_FILE)
     os.environ.setdefault(ENV_DUCKDB_PATH, DEFAULT_DUCKDB_PATH)
     try:
@@ -68,64 +74,103 @@ def demo_environment(base_url: str) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def run_demo(days: int = 7, season_days: int = 21, out: TextIO = sys.stdout) -> int:
-    """A simulated season of season_days ending today, so the charts have curves: each day the
-    emulator's world lives a day (posts, engagement, followers) and the daily job loads it the next
-    morning at 00:30, as the schedule would; then today's snapshot and a lookback over the last days."""
+def demo_instance() -> dg.DagsterInstance:
+    """The project's instance ($DAGSTER_HOME, else .dagster_home here), so `dagster dev` shows the demo's runs."""
+    home = Path(os.environ.get("DAGSTER_HOME") or DEMO_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    shipped = Path(__file__).resolve().parents[1] / DEMO_HOME / "dagster.yaml"
+    if not (home / "dagster.yaml").exists() and shipped.is_file():  # the project's pool limits and run monitoring
+        shutil.copyfile(shipped, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def run_demo(season_days: int = 21, out: TextIO = sys.stdout) -> int:
+    """A simulated season of season_days ending today, so the charts and the Plots tab have curves:
+    each day the emulator's world lives a day (posts, engagement, followers) and each source's
+    account snapshot is taken the next morning at 00:30, as the schedule would; then today's
+    snapshot, the season's follower growth, and every post of the season read in one ranged run
+    per source (as the history sensor would) with its engagement."""
+    if not 1 <= season_days <= 90:
+        raise ValueError(f"season_days must be from 1 to 90, got {season_days}")
     today = utc_today()
     start = today - dt.timedelta(days=season_days)
-    first = today - dt.timedelta(days=days - 1)
     start_ms = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
     world_spec = emulator.WorldSpec(now_ms=start_ms)
-    with emulator.EmulatorServer(emulator.Emulator(world_spec)) as server, demo_environment(server.base_url):
+    instance = demo_instance()
+    with (
+        emulator.EmulatorServer(emulator.Emulator(world_spec)) as server,
+        demo_environment(server.base_url, start),
+    ):
         world = server.world
-
-        def at(day: dt.date, hour: int = 0, minute: int = 0) -> None:
-            world.set_now_ms(int(dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC).timestamp() * 1000))
 
         def now() -> dt.datetime:
             return dt.datetime.fromtimestamp(world.now_ms() / 1000, tz=dt.UTC)
 
-        print(f"emulator: {server.base_url}", file=out)
+        print(f"emulator: {server.base_url}; Dagster instance: {os.environ['DAGSTER_HOME']}", file=out)
         defs = demo_definitions()  # built after the environment points at the emulator
-        instance = dg.DagsterInstance.ephemeral()
-        daily, lookback = defs.resolve_job_def("x_daily_job"), defs.resolve_job_def("tweet_insights_job")
-        rival_daily = defs.resolve_job_def(COMPETITORS.named("x_daily_job"))
-        rival_lookback = defs.resolve_job_def(COMPETITORS.named("tweet_insights_job"))
-        season = Season(world, seed=7)
+        sources = (DEFAULT_SOURCE, COMPETITORS)
+        snapshots = {n: defs.resolve_job_def(n.named("account_insights_job")) for n in sources}
+        posts = {n: defs.resolve_job_def(n.named("tweet_insights_job")) for n in sources}
+        snapshot_key = {n: n.key("account_insights") for n in sources}
 
         def run(label: str, job: dg.JobDefinition, **kwargs: object) -> bool:
+            # The daily runs say the same warnings every day (the summary lists them once): errors only.
+            level = "WARNING" if label else "ERROR"
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config={"loggers": {"console": {"config": {"log_level": level}}}},
+                tags={"x/demo": "1", **kwargs.pop("tags", {})},  # type: ignore[dict-item]
                 **kwargs,  # type: ignore[arg-type]
             )
-            print(f"{label}: {'success' if result.success else 'FAILED'}", file=out)
+            if not result.success or label:
+                print(f"{label or job.name}: {'success' if result.success else 'FAILED'}", file=out)
             return result.success
 
         ok = True
+
+        def morning(day: dt.date) -> None:  # 00:30 the next day: the daily schedule's tick
+            nonlocal ok
+            for names in sources:  # the snapshot only: growth is derived once, below
+                ok &= run("", snapshots[names], partition_key=str(day), asset_selection=[snapshot_key[names]])
+
         with use_clock(now):
-            for i in range(season_days):
-                day = start + dt.timedelta(days=i)
-                at(day)
-                season.live_day(world.now_ms())
-                at(day + dt.timedelta(days=1), 0, 30)  # the daily schedule's tick
-                ok &= run(f"day {day}: snapshot, posts, growth, engagement", daily, partition_key=str(day))
-                ok &= run(f"day {day}: the same for competitors", rival_daily, partition_key=str(day))
-            at(today, 12)
-            season.live_day(int(dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC).timestamp() * 1000))
-            tags = {RANGE_START_TAG: str(first), RANGE_END_TAG: str(today)}
-            for names, job, posts in ((DEFAULT_SOURCE, daily, lookback), (COMPETITORS, rival_daily, rival_lookback)):
-                snapshot = [names.key("account_insights"), names.key("account_daily_growth")]
-                label = f"{names.name}: account snapshot {today}"
-                ok &= run(label, job, partition_key=str(today), asset_selection=snapshot)
-                ok &= run(f"{names.name}: posts and engagement {first}..{today} (the lookback)", posts, tags=tags)
+            live_days(world, start, today, morning)  # ends on today, on the wall clock
+            print(f"{season_days} days lived, each source's account snapshot taken every morning", file=out)
+            tags = {RANGE_START_TAG: str(start), RANGE_END_TAG: str(today)}
+            for names in sources:
+                label = f"{names.name}: account snapshot {today}, growth {start}..{today}"
+                ok &= run(label, snapshots[names], partition_key=str(today), asset_selection=[snapshot_key[names]])
+                # Pure SQL over the stored snapshots: derived for the season in one ranged run, the
+                # same rows as day by day (each day's materialization still carries its own figures).
+                ok &= run("", snapshots[names], tags=tags, asset_selection=[names.key("account_daily_growth")])
+                ok &= run(f"{names.name}: posts and engagement {start}..{today}, one run", posts[names], tags=tags)
         stats = server.emulator.stats.snapshot()
         used = ", ".join(f"{label} {n}" for label, n in sorted(stats["requests_by_credential"].items()))
         print(f"\nX requests by credential: {used}", file=out)  # each source read with its own app
         print_summary(os.environ[ENV_DUCKDB_PATH], out, sources=(SCHEMA, COMPETITORS.name))
+        write_ui_env(Path(os.environ[ENV_DUCKDB_PATH]).parent / UI_ENV_FILE, start)
+    print(
+        "\nSee it in the Dagster UI (runs, partitions, plots, checks): scripts/ui.sh, then open http://127.0.0.1:3000",
+        file=out,
+    )
     return 0 if ok else 1
+
+
+def write_ui_env(path: Path, snapshots_from: dt.date) -> None:
+    """What scripts/ui.sh needs to show the demo as it was loaded: the same partitions, sources and
+    files, and the emulator it starts on a fixed port. Demo values only: no real credential."""
+    values = {
+        **DEMO_ENV,
+        ENV_API_BASE_URL: f"http://127.0.0.1:{UI_EMULATOR_PORT}",
+        ENV_SNAPSHOTS_FROM: snapshots_from.isoformat(),
+        ENV_SOURCE_FILE: os.environ[ENV_SOURCE_FILE],
+        ENV_DUCKDB_PATH: os.environ[ENV_DUCKDB_PATH],
+        "DAGSTER_HOME": os.environ["DAGSTER_HOME"],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
 
 
 def demo_definitions() -> dg.Definitions:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from x_assets.warehouse.tables import markdown_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +57,7 @@ def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None
     (tmp_path / "x_source.yaml").write_text((ROOT / "x_source.yaml").read_text(encoding="utf-8"))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_PROXY": "127.0.0.1"}
     result = subprocess.run(
-        [sys.executable, "-m", "x_assets.cli", "demo", "--days", "3", "--season-days", "3"],
+        [sys.executable, "-m", "x_assets.cli", "demo", "--season-days", "3"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -82,6 +84,15 @@ def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None
     assert set(used) == {"default-oauth1", "default-bearer", "privatelabs-owner"}, used
     assert re.search(r"@BannedBrand\s+account_insights\s+suspended", out)
     assert (tmp_path / "data" / "warehouse.duckdb").exists()
+    # The runs are recorded in the project's instance, so the UI shows what was loaded, day by day.
+    home = tmp_path / ".dagster_home"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for key, days in ((["account_insights"], 4), (["competitors", "tweet_engagement"], 4)):
+            materialized = instance.get_materialized_partitions(dg.AssetKey(key))
+            assert len(materialized) == days, (key, sorted(materialized))
+    ui_env = dict(line.split("=", 1) for line in (tmp_path / "data" / "demo.env").read_text().splitlines())
+    assert ui_env["X_SNAPSHOTS_FROM"] == min(materialized) and ui_env["DAGSTER_HOME"] == str(home)
+    assert "scripts/ui.sh" in out.splitlines()[-1]
 
 
 def test_readme_pictures_exist_and_are_pngs() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import signal
 import sys
 from types import FrameType
@@ -10,6 +11,7 @@ from types import FrameType
 from . import auth
 from .auth import Credential
 from .faults import KINDS, parse_fault_option
+from .season import live_days
 from .server import Emulator, EmulatorServer
 from .world import WorldSpec
 
@@ -26,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-special-accounts",
         action="store_true",
         help="leave out the protected, suspended, capped and owner-only accounts",
+    )
+    p.add_argument(
+        "--demo-season",
+        metavar="YYYY-MM-DD",
+        type=dt.date.fromisoformat,
+        help="the world `x-assets demo` left: its season lived from this day to today (scripts/ui.sh)",
     )
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API request")
     p.add_argument("--enforce-rate-limits", action="store_true", help="answer 429 once a 15-minute window is used up")
@@ -71,9 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         tweets_per_day=args.tweets_per_day,
         special_accounts=not args.no_special_accounts,
     )
+    if args.demo_season is not None:  # the demo's world: its default spec, anchored on its first day
+        spec = WorldSpec(now_ms=int(dt.datetime.combine(args.demo_season, dt.time(), tzinfo=dt.UTC).timestamp() * 1000))
     emulator = Emulator(
         spec, latency_ms=args.latency_ms, enforce_rate_limits=args.enforce_rate_limits, credentials=credentials
     )
+    if args.demo_season is not None:
+        live_days(emulator.world, args.demo_season, dt.datetime.now(dt.UTC).date())  # ends on the wall clock
     try:
         for fault in args.fault:
             emulator.faults.add(**parse_fault_option(fault))

@@ -8,8 +8,10 @@ by someone else) is up to the caller, through the World's own methods.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
+from collections.abc import Callable
 
 from .world import CAPPED, DAY_MS, SUSPENDED, Tweet, World, _pick_kind, _poisson_like
 
@@ -90,3 +92,31 @@ def _around(rng: random.Random, mean: float) -> int:
     """A whole count near mean, never negative, deterministic for the generator's state."""
     whole = int(mean)
     return whole + (1 if rng.random() < mean - whole else 0)
+
+
+DEMO_SEED = 7  # the demo's season; `x-assets-emulator --demo-season START` replays the same one
+
+
+def _midnight_ms(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def live_days(
+    world: World, start: dt.date, end: dt.date, each_morning: Callable[[dt.date], None] | None = None
+) -> None:
+    """The demo's season: each day from start to the day before end lived whole, then each_morning
+    (the world's clock at 00:30 the next day, when the daily schedule runs); then end (today) on the
+    wall clock. Requests do not change the world, so the same dates give the same world."""
+    season = Season(world, seed=DEMO_SEED)
+    day = start
+    while day < end:
+        world.set_now_ms(_midnight_ms(day))
+        season.live_day(world.now_ms())
+        world.set_now_ms(_midnight_ms(day + dt.timedelta(days=1)) + 30 * 60_000)
+        if each_morning is not None:
+            each_morning(day)
+        day += dt.timedelta(days=1)
+    # end is today: lived on the wall clock, so its posts appear as the real day passes, and a
+    # snapshot taken later (from the UI) is later than the demo's, as it would be.
+    world.set_now_ms(None)
+    season.live_day(_midnight_ms(end))
