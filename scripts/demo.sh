@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo: set up, then live three simulated weeks on the bundled emulator, loading two sources into
+# The demo: set up, then live two simulated weeks on the bundled emulator, loading two sources into
 # data/warehouse.duckdb and recording the runs in .dagster_home, so scripts/ui.sh shows them.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -28,7 +28,7 @@ def _main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="live a few simulated weeks on the bundled emulator, loaded into DuckDB")
     demo.add_argument(
-        "--season-days", type=int, default=21, help="simulated days before today, snapshot daily (1 to 90)"
+        "--season-days", type=int, default=14, help="simulated days before today, snapshot daily (1 to 90)"
     )
     validate = sub.add_parser("validate", help="check the source file without calling X")
     validate.add_argument("path", nargs="?", default=os.environ.get(ENV_SOURCE_FILE, DEFAULT_SOURCE_FILE))

@@ -85,7 +85,7 @@ def demo_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_demo(season_days: int = 21, out: TextIO = sys.stdout) -> int:
+def run_demo(season_days: int = 14, out: TextIO = sys.stdout) -> int:
     """A simulated season of season_days ending today, so the charts and the Plots tab have curves:
     each day the emulator's world lives a day (posts, engagement, followers) and each source's
     account snapshot is taken the next morning at 00:30, as the schedule would; then today's
