@@ -34,7 +34,7 @@ class SourceNames:
     """Every name one source's definitions use.
 
     The project's default source keeps the names it has always had (unprefixed asset keys, schema x,
-    x_daily_job, ...), so an existing user's run history, partitions and commands stay valid; a named
+    x_daily_schedule, ...), so an existing user's run history, partitions and commands stay valid; a named
     source prefixes each with its name.
     """
 
@@ -53,7 +53,7 @@ class SourceNames:
         return dg.AssetKey([asset]) if self.default else dg.AssetKey([self.name, asset])
 
     def named(self, base: str) -> str:
-        """A job, schedule or sensor name: x_daily_job for the default source, <name>_daily_job else."""
+        """A job, schedule or sensor name: x_daily_schedule for the default source, <name>_daily_schedule else."""
         if self.default:
             return base
         return f"{self.name}_{base.removeprefix('x_')}"
