@@ -203,3 +203,9 @@ def expected_tweet_rows(
 
 def dump(value: Any) -> str:
     return json.dumps(value, default=str, indent=1)
+
+
+def materializations_of(result: dg.ExecuteInProcessResult, asset: str) -> list[dg.AssetMaterialization]:
+    """The asset's own materializations in a run, without those its step reports for the tables
+    written beside it (account_status, top_tweets_weekly)."""
+    return [m for m in result.asset_materializations_for_node(asset) if m.asset_key == dg.AssetKey(asset)]

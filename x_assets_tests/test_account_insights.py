@@ -6,7 +6,7 @@ import datetime as dt
 
 import duckdb
 
-from .conftest import NOW, TODAY, Project, account_by_name, control
+from .conftest import NOW, TODAY, Project, account_by_name, control, materializations_of
 
 
 def snapshot(project: Project, day: dt.date) -> dict[str, dict]:
@@ -177,7 +177,7 @@ def test_a_disabled_endpoint_on_a_fresh_warehouse_is_skipped_cleanly(project: Pr
     project.write_source({**project.source, "endpoints": ["tweet_insights"]})
     result = project.materialize(["account_insights"], partition=str(TODAY))
     assert result.success
-    [materialization] = result.asset_materializations_for_node("account_insights")
+    [materialization] = materializations_of(result, "account_insights")
     assert "disabled" in str(materialization.metadata["skipped"].value)
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)

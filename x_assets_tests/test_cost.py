@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from .conftest import TODAY, Project, account_by_name, control, expected_tweet_rows, utc_date
+from .conftest import TODAY, Project, account_by_name, control, expected_tweet_rows, materializations_of, utc_date
 
 WEEK = (TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1))
 READABLE = ("AcmeNews", "GlobexDev", "InitechHQ", "PrivateLabs")
@@ -14,7 +14,7 @@ READABLE = ("AcmeNews", "GlobexDev", "InitechHQ", "PrivateLabs")
 def metadata(result: object, asset: str = "tweet_insights") -> dict:
     """The run's figures: its totals (run_* keys, on every day's materialization) and its detail
     (said once, in the observation of its last day)."""
-    materialization = result.asset_materializations_for_node(asset)[0]  # type: ignore[attr-defined]
+    materialization = materializations_of(result, asset)[0]  # type: ignore[arg-type]
     figures = {k: v.value for k, v in materialization.metadata.items()}
     for observation in result.asset_observations_for_node(asset):  # type: ignore[attr-defined]
         figures.update({k: v.value for k, v in observation.metadata.items()})

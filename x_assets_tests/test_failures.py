@@ -12,7 +12,7 @@ import pytest
 
 from x_assets.ingest import loads
 
-from .conftest import TODAY, Project, account_by_name, control, expected_tweet_rows
+from .conftest import TODAY, Project, account_by_name, control, expected_tweet_rows, materializations_of
 
 WEEK = (TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1))
 FAST = {"backoff_seconds": 0.01, "max_attempts": 3}
@@ -68,7 +68,7 @@ def test_transient_faults_are_retried_then_succeed(project: Project) -> None:
     )
     result = project.materialize(["tweet_insights"], days=WEEK, backoff_seconds=0.01, max_attempts=5)
     assert result.success
-    metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
+    metadata = materializations_of(result, "tweet_insights")[0].metadata
     assert metadata["retries"].value == 4
     assert project.stats()["faults"] == {"server_error": 2, "truncated": 1, "reset": 1}
     # the same run without faults, into another file, loads the same rows
@@ -87,7 +87,7 @@ def test_rate_limits_are_waited_out(project: Project, reset_in: float | None) ->
     control(project.server, "POST", "/faults", {"kind": "rate_limit", "reset_in": reset_in, "times": 2, "every": 2})
     result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
     assert result.success
-    metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
+    metadata = materializations_of(result, "tweet_insights")[0].metadata
     assert metadata["rate_limit_waits"].value >= 2  # the two 429s, and workers pacing on the spent window
     assert project.stats()["faults"] == {"rate_limit": 2}
     for username in ("AcmeNews", "GlobexDev"):
@@ -209,7 +209,7 @@ def test_pacing_from_rate_limit_headers_provokes_no_429(project: Project) -> Non
     result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
     assert result.success
     assert "429" not in project.stats()["statuses"]
-    metadata = result.asset_materializations_for_node("tweet_insights")[0].metadata
+    metadata = materializations_of(result, "tweet_insights")[0].metadata
     assert metadata["rate_limit_waits"].value >= 1
 
 
@@ -232,7 +232,7 @@ def test_timeouts_are_retried(project: Project) -> None:
     control(project.server, "POST", "/faults", {"kind": "slow", "delay_ms": 1500, "times": 1})
     result = project.materialize(["tweet_insights"], days=WEEK, timeout_seconds=0.5, **FAST)
     assert result.success
-    assert result.asset_materializations_for_node("tweet_insights")[0].metadata["retries"].value == 1
+    assert materializations_of(result, "tweet_insights")[0].metadata["retries"].value == 1
 
 
 def test_an_unparseable_partition_key_is_refused_before_anything_runs(project: Project) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from .conftest import TODAY, Project, account_by_name, control, dump, expected_tweet_rows, utc_date
+from .conftest import TODAY, Project, account_by_name, control, dump, expected_tweet_rows, materializations_of, utc_date
 
 WEEK = (TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1))
 COLUMNS = [
@@ -162,7 +162,7 @@ def test_deleted_posts_leave_the_table_on_rerun(project: Project) -> None:
 
 def test_metadata_reports_what_the_run_did(project: Project) -> None:
     result = project.materialize(["tweet_insights"], days=WEEK)
-    materializations = result.asset_materializations_for_node("tweet_insights")
+    materializations = materializations_of(result, "tweet_insights")
     metadata = materializations[0].metadata
     assert metadata["run_row_count"].value == project.query("SELECT count(*) FROM x.tweet_insights")[0][0]
     assert metadata["requests_total"].value == project.stats()["requests_total"]
