@@ -10,7 +10,8 @@ import dagster as dg
 
 from ..constants import ACCOUNT_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
 from ..warehouse.derived import TOP_TWEETS_VIEW_NAME
-from ..warehouse.tables import ACCOUNT_REGISTRY_TABLE, ACCOUNT_STATUS_TABLE, Table
+from ..warehouse.tables import ACCOUNT_REGISTRY_TABLE, ACCOUNT_STATUS_TABLE
+from .assets import column_schema
 from .shape import SourceShape
 
 TableColumns = tuple[tuple[str, str, str], ...]  # name, SQL type, description
@@ -29,12 +30,8 @@ TOP_TWEETS_COLUMNS: TableColumns = (
 )
 
 
-def _schema(columns: TableColumns) -> dg.TableSchema:
+def _view_schema(columns: TableColumns) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns])
-
-
-def _columns(table: Table) -> TableColumns:
-    return tuple((c.name, c.sql_type, c.description) for c in table.columns)
 
 
 @functools.cache  # one set of objects per source, however often the definitions are assembled
@@ -43,7 +40,7 @@ def build_catalog_specs(shape: SourceShape) -> tuple[dg.AssetSpec, ...]:
     names = shape.names
     readers = [names.key(ACCOUNT_INSIGHTS), names.key(TWEET_INSIGHTS)]
 
-    def spec(name: str, description: str, deps: list[dg.AssetKey], columns: TableColumns) -> dg.AssetSpec:
+    def spec(name: str, description: str, deps: list[dg.AssetKey], columns: dg.TableSchema) -> dg.AssetSpec:
         return dg.AssetSpec(
             key=names.key(name),
             description=description,
@@ -51,7 +48,7 @@ def build_catalog_specs(shape: SourceShape) -> tuple[dg.AssetSpec, ...]:
             group_name=names.group,
             kinds={"duckdb"},
             metadata={
-                "dagster/column_schema": _schema(columns),
+                "dagster/column_schema": columns,
                 "dagster/table_name": f"warehouse.{names.schema}.{name}",
             },
         )
@@ -62,19 +59,19 @@ def build_catalog_specs(shape: SourceShape) -> tuple[dg.AssetSpec, ...]:
             "Per account, UTC day and endpoint: ok, or why rows are missing (protected, suspended, not_found, "
             "failed, incomplete); written by each read of account_insights and tweet_insights.",
             readers,
-            _columns(ACCOUNT_STATUS_TABLE),
+            column_schema(ACCOUNT_STATUS_TABLE, shape.default_columns),  # status rows carry them too
         ),
         spec(
             ACCOUNT_REGISTRY_TABLE.name,
             "Each source-file entry and the numeric id it first resolved to, so a renamed or re-used handle "
             "never turns into another account; written when a handle is first read.",
             readers,
-            _columns(ACCOUNT_REGISTRY_TABLE),
+            column_schema(ACCOUNT_REGISTRY_TABLE),
         ),
         spec(
             TOP_TWEETS_VIEW_NAME,
             "A view: each account's three most engaging posts per ISO week, from tweet_engagement.",
             [names.key(TWEET_ENGAGEMENT)],
-            TOP_TWEETS_COLUMNS,
+            _view_schema(TOP_TWEETS_COLUMNS),
         ),
     )
