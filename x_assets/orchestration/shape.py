@@ -3,9 +3,11 @@ days its assets offer, and the constant columns its source file adds to every ta
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..constants import DEFAULT_SOURCE_FILE, ENV_SOURCE_FILE
 from ..ingest.source import SourceConfigError, load_source
 from ..warehouse.tables import BUILTIN_COLUMNS, sql_type_for
 from .names import DEFAULT_SOURCE, SourceNames
@@ -33,6 +35,6 @@ def shape_of(names: SourceNames, source_file: str | Path, days: SourceDays | Non
     return SourceShape(names, days or SourceDays.from_env(), default_columns(source_file))
 
 
-# The project's default source as the environment configures it when x_assets is imported (the
-# source file's columns are added by build_defs, which knows the file).
-DEFAULT_SHAPE = SourceShape(DEFAULT_SOURCE, SourceDays.from_env())
+# The project's default source as the environment configures it when x_assets is imported: the
+# same shape build_defs derives from the default resources, so both get the same (cached) assets.
+DEFAULT_SHAPE = shape_of(DEFAULT_SOURCE, os.environ.get(ENV_SOURCE_FILE) or DEFAULT_SOURCE_FILE)
