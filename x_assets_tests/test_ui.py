@@ -165,7 +165,7 @@ def _run_statuses(url: str) -> list[str]:
 
 
 def _wait_for_runs(url: str, count: int, timeout: float = 150) -> list[dict[str, Any]]:
-    """The count newest runs, once all of them have ended."""
+    """All runs, newest first, once there are at least count and every one has ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = _runs(url)
