@@ -31,11 +31,15 @@ PARTITIONS_START = "2024-01-01"  # the default first partition (X_FIRST_DAY)
 
 ACCOUNT_INSIGHTS = "account_insights"
 TWEET_INSIGHTS = "tweet_insights"
-ENDPOINTS = (ACCOUNT_INSIGHTS, TWEET_INSIGHTS)
+TWEET_METRICS_HISTORY = "tweet_metrics_history"
+ENDPOINTS = (ACCOUNT_INSIGHTS, TWEET_INSIGHTS, TWEET_METRICS_HISTORY)
+# What a source file without an endpoints list gets: the history costs no read of its own.
+DEFAULT_ENDPOINTS = (ACCOUNT_INSIGHTS, TWEET_INSIGHTS, TWEET_METRICS_HISTORY)
 ACCOUNT_STATUS = "account_status"
 ACCOUNT_REGISTRY = "account_registry"
 ACCOUNT_DAILY_GROWTH = "account_daily_growth"
 TWEET_ENGAGEMENT = "tweet_engagement"
+ENGAGEMENT_BY_AGE = "engagement_by_age"
 
 # Run tag naming the accounts a run is limited to (the new-account sensor sets it).
 ACCOUNTS_TAG = "x/accounts"

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from ..clock import utc_now, utc_today
-from ..constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS
+from ..constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS, TWEET_METRICS_HISTORY
 from ..log import Log, NullLog
 from ..warehouse.store import (
     Slice,
@@ -27,6 +27,7 @@ from ..warehouse.store import (
     ensure_table,
     frame,
     read_registry,
+    record_observations,
     remember_resolutions,
     table_exists,
     transaction,
@@ -36,6 +37,7 @@ from ..warehouse.tables import (
     ACCOUNT_INSIGHTS_TABLE,
     ACCOUNT_STATUS_TABLE,
     TWEET_INSIGHTS_TABLE,
+    TWEET_METRICS_HISTORY_TABLE,
     UTC_TS,
     Table,
     with_default_schema,
@@ -81,6 +83,7 @@ class LoadResult:
     preview: pl.DataFrame | None = None
     rows_per_day: dict[dt.date, int] = field(default_factory=dict)
     post_reads_per_day: dict[dt.date, int] = field(default_factory=dict)
+    observations: int | None = None  # rows added to (or replaced in) tweet_metrics_history; None: not kept
 
     @property
     def failed(self) -> list[AccountState]:
@@ -127,6 +130,7 @@ class LoadResult:
             "retries": self.stats.retries,
             "rate_limit_waits": self.stats.rate_limit_waits,
             "rate_limit_wait_seconds": round(self.stats.rate_limit_wait_seconds, 3),
+            **({} if self.observations is None else {"history_observations": self.observations}),
         }
 
     def run_details(self) -> dict[str, Any]:
@@ -260,6 +264,8 @@ class Write:
     key_column: str | None = None
     delete_keys: list[str] = field(default_factory=list)
     rows_per_day: dict[dt.date, int] = field(default_factory=dict)  # filled by the write
+    history: Table | None = None  # where each post read is also kept as its day's observation
+    observations: int = 0  # filled by the write
 
 
 def _write(store: Store, log: Log, session: XSession, write: Write) -> int:
@@ -272,7 +278,7 @@ def _write(store: Store, log: Log, session: XSession, write: Write) -> int:
 def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) -> int:
     extra = session.source.default_schema
     with transaction(conn):
-        for table in (write.table, write.status_table):
+        for table in (write.table, write.status_table, *([write.history] if write.history else [])):
             ensure_table(conn, table, extra)
         rows = with_default_schema(write.rows, extra) if isinstance(write.rows, pl.DataFrame) else write.rows
         written = write_rows(
@@ -285,6 +291,8 @@ def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) 
             write.delete_keys,
             write.rows_per_day,
         )
+        if write.history is not None:
+            write.observations = record_observations(conn, write.history, rows, list(extra), write.delete_keys)
         _replace_statuses(
             conn, write.status_table, with_default_schema(write.statuses, extra), write.days, write.endpoint
         )
@@ -646,6 +654,9 @@ def _load_tweet_insights(
             first_resolutions=first_resolutions,
             key_column="tweet_id",
             delete_keys=delete_keys,
+            history=store.table(TWEET_METRICS_HISTORY_TABLE)
+            if TWEET_METRICS_HISTORY in session.source.endpoints
+            else None,
         )
         written = _write(store, log, session, write)
     result = LoadResult(
@@ -661,6 +672,7 @@ def _load_tweet_insights(
         post_reads_per_day=post_reads_per_day,
         incomplete={k: v[0] for k, v in incomplete.items()},
         preview=stager.preview,
+        observations=write.observations if write.history is not None else None,
     )
     log.info(
         f"tweet_insights {first}..{last}: {written} post(s) for {len(slices)} of {len(states)} account(s), "

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..constants import ENDPOINTS
+from ..constants import DEFAULT_ENDPOINTS, ENDPOINTS
 
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 MAX_ID = 2**63 - 1  # X ids are 64-bit snowflakes: at most 19 digits
@@ -111,7 +111,7 @@ class SourceConfig:
     path: str
     accounts: tuple[AccountSpec, ...]
     default_schema: dict[str, Any] = field(default_factory=dict)
-    endpoints: tuple[str, ...] = ENDPOINTS
+    endpoints: tuple[str, ...] = DEFAULT_ENDPOINTS
     credentials: CredentialRefs | None = None  # the source's own default credentials; else the X_* variables
 
 
@@ -292,10 +292,10 @@ def _parse_default_schema(raw: Any, reserved: frozenset[str], problems: list[str
 
 def _parse_endpoints(raw: Any, problems: list[str]) -> tuple[str, ...]:
     if raw is None:
-        return ENDPOINTS
+        return DEFAULT_ENDPOINTS
     if not isinstance(raw, list) or not raw:
         problems.append(f"endpoints must be a non-empty list of: {', '.join(ENDPOINTS)}")
-        return ENDPOINTS
+        return DEFAULT_ENDPOINTS
     for value in raw:
         if value not in ENDPOINTS:
             problems.append(f"endpoints: unknown endpoint {excerpt(value)} (expected: {', '.join(ENDPOINTS)})")

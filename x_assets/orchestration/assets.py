@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from ..constants import ACCOUNT_INSIGHTS, ACCOUNT_STATUS, ACCOUNTS_TAG, TWEET_INSIGHTS
+from ..constants import ACCOUNT_INSIGHTS, ACCOUNT_STATUS, ACCOUNTS_TAG, TWEET_INSIGHTS, TWEET_METRICS_HISTORY
 from ..ingest.loads import LoadResult, PastObservationError, load_account_insights, load_tweet_insights
 from ..ingest.source import SourceConfigError
 from ..warehouse.store import DuplicateKeyError, Store, WarehouseError
@@ -105,7 +105,10 @@ def _run(
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     metadata = run_metadata(context, result)
     tag_cost(context, result)
-    report_side_table(context, names.key(ACCOUNT_STATUS), f"{endpoint} {result.days[0]}..{result.days[1]}")
+    what = f"{endpoint} {result.days[0]}..{result.days[1]}"
+    report_side_table(context, names.key(ACCOUNT_STATUS), what)
+    if result.observations is not None:
+        report_side_table(context, names.key(TWEET_METRICS_HISTORY), f"{what}: {result.observations} observation(s)")
     if result.failed:
         failed = ", ".join(f"{s.label} ({s.detail})" for s in result.failed)
         raise dg.Failure(

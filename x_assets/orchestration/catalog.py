@@ -8,9 +8,14 @@ import functools
 
 import dagster as dg
 
-from ..constants import ACCOUNT_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
-from ..warehouse.derived import TOP_TWEETS_VIEW_NAME
-from ..warehouse.tables import ACCOUNT_REGISTRY_TABLE, ACCOUNT_STATUS_TABLE
+from ..constants import ACCOUNT_INSIGHTS, ENGAGEMENT_BY_AGE, TWEET_ENGAGEMENT, TWEET_INSIGHTS
+from ..warehouse.derived import ENGAGEMENT_WEEKLY_VIEW_NAME, TOP_TWEETS_VIEW_NAME
+from ..warehouse.tables import (
+    ACCOUNT_REGISTRY_TABLE,
+    ACCOUNT_STATUS_TABLE,
+    ENGAGEMENT_AGES,
+    TWEET_METRICS_HISTORY_TABLE,
+)
 from .assets import column_schema
 from .shape import SourceShape
 
@@ -30,13 +35,29 @@ TOP_TWEETS_COLUMNS: TableColumns = (
 )
 
 
+WEEKLY_BY_AGE_COLUMNS: TableColumns = (
+    ("account_id", "VARCHAR", "Numeric account id."),
+    ("account_name", "VARCHAR", "Name from the source file, else the handle (the latest)."),
+    ("week", "DATE", "Monday (UTC) of the ISO week the posts were created in."),
+    ("posts", "BIGINT", "Posts of the week with at least one observation."),
+    *(
+        column
+        for age in ENGAGEMENT_AGES
+        for column in (
+            (f"avg_engagement_day_{age}", "DOUBLE", f"Mean engagement of the week's posts read at {age} day(s) old."),
+            (f"posts_read_at_day_{age}", "BIGINT", f"How many of the week's posts were read at {age} day(s) old."),
+        )
+    ),
+)
+
+
 def _view_schema(columns: TableColumns) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns])
 
 
 @functools.cache  # one set of objects per source, however often the definitions are assembled
 def build_catalog_specs(shape: SourceShape) -> tuple[dg.AssetSpec, ...]:
-    """account_status, account_registry and top_tweets_weekly of one source."""
+    """account_status, account_registry, tweet_metrics_history and the two views of one source."""
     names = shape.names
     readers = [names.key(ACCOUNT_INSIGHTS), names.key(TWEET_INSIGHTS)]
 
@@ -73,5 +94,18 @@ def build_catalog_specs(shape: SourceShape) -> tuple[dg.AssetSpec, ...]:
             "A view: each account's three most engaging posts per ISO week, from tweet_engagement.",
             [names.key(TWEET_ENGAGEMENT)],
             _view_schema(TOP_TWEETS_COLUMNS),
+        ),
+        spec(
+            TWEET_METRICS_HISTORY_TABLE.name,
+            "One row per post per UTC day its metrics were read: the curve X itself does not keep. Every read "
+            "of tweet_insights adds its day's observations and never rewrites an earlier day.",
+            [names.key(TWEET_INSIGHTS)],
+            column_schema(TWEET_METRICS_HISTORY_TABLE, shape.default_columns),
+        ),
+        spec(
+            ENGAGEMENT_WEEKLY_VIEW_NAME,
+            "A view: per account and ISO week, the mean engagement of its posts at 1, 3 and 7 days old.",
+            [names.key(ENGAGEMENT_BY_AGE)],
+            _view_schema(WEEKLY_BY_AGE_COLUMNS),
         ),
     )

@@ -15,11 +15,18 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from ..constants import ACCOUNT_DAILY_GROWTH, ACCOUNT_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
+from ..constants import ACCOUNT_DAILY_GROWTH, ACCOUNT_INSIGHTS, ENGAGEMENT_BY_AGE, TWEET_ENGAGEMENT, TWEET_INSIGHTS
 from ..ingest.harvest import INCOMPLETE, AccountState
 from ..reports.markdown import markdown_table
 from ..warehouse.store import duplicate_keys, frame
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE, TWEET_INSIGHTS_TABLE, Table
+from ..warehouse.tables import (
+    ACCOUNT_INSIGHTS_TABLE,
+    ACCOUNT_STATUS_TABLE,
+    ENGAGEMENT_AGES,
+    TWEET_INSIGHTS_TABLE,
+    TWEET_METRICS_HISTORY_TABLE,
+    Table,
+)
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
@@ -174,6 +181,31 @@ def _engagement_disagrees_with_posts(c: CheckInput) -> pl.DataFrame:
     )
 
 
+def _by_age_disagrees_with_history(c: CheckInput) -> pl.DataFrame:
+    """Stored posts of the window with observations but no row (or a row without a stored post or
+    observation), or an engagement at an age that is not the one observed at that age."""
+    posts = c.sibling(TWEET_INSIGHTS_TABLE).qualified
+    history = c.sibling(TWEET_METRICS_HISTORY_TABLE).qualified
+    engagement = (
+        "coalesce(like_count, 0) + coalesce(own_retweet_count, 0) + coalesce(reply_count, 0) + coalesce(quote_count, 0)"
+    )
+    at_age = ", ".join(f"max({engagement}) FILTER (WHERE age_days = {a}) AS day_{a}" for a in ENGAGEMENT_AGES)
+    differs = " OR ".join(f"e.engagement_day_{a} IS DISTINCT FROM h.day_{a}" for a in ENGAGEMENT_AGES)
+    return c.rows(
+        f"""
+        SELECT coalesce(h.tweet_id, e.tweet_id) AS tweet_id, e.created_date
+        FROM (SELECT tweet_id, {at_age} FROM {history}
+              WHERE created_date BETWEEN $first AND $last
+                AND tweet_id IN (SELECT tweet_id FROM {posts} WHERE created_date BETWEEN $first AND $last)
+              GROUP BY tweet_id) AS h
+        FULL JOIN (SELECT * FROM {c.table.qualified} WHERE created_date BETWEEN $first AND $last) AS e
+          ON e.tweet_id = h.tweet_id
+        WHERE h.tweet_id IS NULL OR e.tweet_id IS NULL OR {differs}
+        ORDER BY 1
+        """
+    )
+
+
 def _incomplete_slices(c: CheckInput) -> pl.DataFrame:
     return c.rows(
         f"SELECT date, account_id, username, detail FROM {c.sibling(ACCOUNT_STATUS_TABLE).qualified} "
@@ -226,6 +258,17 @@ CHECKS: dict[str, tuple[Check, ...]] = {
             "+ quotes of the stored post.",
             ERROR,
             _engagement_disagrees_with_posts,
+        ),
+    ),
+    ENGAGEMENT_BY_AGE: (
+        _UNIQUE,
+        _NON_NEGATIVE,
+        Check(
+            "follows_from_history",
+            "Every stored post of the window that was observed has one row, and its engagement at 1, 3 and 7 "
+            "days is the one tweet_metrics_history holds for that age.",
+            ERROR,
+            _by_age_disagrees_with_history,
         ),
     ),
     TWEET_INSIGHTS: (

@@ -9,11 +9,20 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from ..constants import TWEET_METRICS_HISTORY
 from ..ingest.harvest import days_in
 from ..ingest.source import SourceConfigError, load_source
-from ..reports.charts import followers_chart, markdown_image, save_chart, weekly_engagement_chart
+from ..reports.charts import (
+    engagement_curve_chart,
+    followers_chart,
+    markdown_image,
+    save_chart,
+    weekly_engagement_chart,
+)
 from ..warehouse.derived import (
     ACCOUNT_DAILY_GROWTH,
+    ENGAGEMENT_BY_AGE,
+    ENGAGEMENT_WEEKLY_VIEW_NAME,
     TOP_TWEETS_VIEW_NAME,
     TWEET_ENGAGEMENT,
     Derivation,
@@ -101,7 +110,9 @@ def _top_posts(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> d
 
 
 @functools.cache  # one set of objects per source, however often the definitions are assembled
-def build_derived_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+def build_derived_assets(
+    shape: SourceShape,
+) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition, dg.AssetsDefinition]:
     """One source's insights computed from its two tables, with no X reads."""
     names = shape.names
     account_insights, tweet_insights = build_table_assets(shape)
@@ -129,7 +140,19 @@ def build_derived_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.As
         report_side_table(context, names.key(TOP_TWEETS_VIEW_NAME), "tweet_engagement")  # the view, recreated
         return result
 
-    return account_daily_growth, tweet_engagement
+    @partitioned_asset(
+        **table_asset(shape, ENGAGEMENT_BY_AGE.table, shape.days.posts),
+        check_specs=check_specs(names.key(ENGAGEMENT_BY_AGE.table.name)),
+        deps=[tweet_insights, names.key(TWEET_METRICS_HISTORY)],
+        required_resource_keys=resource_keys,
+    )
+    def engagement_by_age(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Per post: engagement when it was 1, 3 and 7 days old, from the daily metrics history."""
+        result = _derive(context, names, ENGAGEMENT_BY_AGE, engagement_curve_chart, "engagement_by_age")
+        report_side_table(context, names.key(ENGAGEMENT_WEEKLY_VIEW_NAME), "engagement_by_age")
+        return result
+
+    return account_daily_growth, tweet_engagement, engagement_by_age
 
 
-account_daily_growth, tweet_engagement = build_derived_assets(DEFAULT_SHAPE)
+account_daily_growth, tweet_engagement, engagement_by_age = build_derived_assets(DEFAULT_SHAPE)

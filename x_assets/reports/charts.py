@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE, TWEET_METRICS_HISTORY_TABLE
 
 _SIZE = (8.0, 4.2)
 _DPI = 90
@@ -157,6 +157,47 @@ def weekly_engagement_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: 
     monday = last - dt.timedelta(days=last.weekday())
     partial = monday if last.weekday() < 6 else None  # the week of the day last ends on its Sunday
     return _lines(title, "engagement per ISO week (log)", _series(rows), partial_from=partial)
+
+
+CURVE_DAYS = 28  # posts of the last four weeks make the curve
+CURVE_MAX_AGE = 7
+
+
+def engagement_curve_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> bytes:
+    """The average engagement curve per account: mean engagement of its posts by age in days, over
+    the posts created in the four weeks up to the day last, from tweet_metrics_history."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    history = TWEET_METRICS_HISTORY_TABLE.in_schema(schema).qualified
+    rows = conn.execute(
+        "SELECT account_name, age_days, avg(coalesce(like_count, 0) + coalesce(own_retweet_count, 0) "
+        "+ coalesce(reply_count, 0) + coalesce(quote_count, 0)), count(*) "
+        f"FROM {history} WHERE created_date BETWEEN ? AND ? AND age_days BETWEEN 0 AND ? "
+        "AND NOT is_retweet GROUP BY ALL ORDER BY account_name, age_days",
+        [last - dt.timedelta(days=CURVE_DAYS - 1), last, CURVE_MAX_AGE],
+    ).fetchall()
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    for name, age, value, _ in rows:
+        ages, values = curves.setdefault(name, ([], []))
+        ages.append(age)
+        values.append(float(value))
+    figure = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
+    axes = figure.add_subplot()
+    for name, (ages, values) in sorted(curves.items()):
+        axes.plot(ages, values, marker="o", markersize=3, linewidth=1.5, label=name)
+    if curves:
+        axes.set_yscale("log")
+        axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    else:
+        axes.text(0.5, 0.5, "no observations yet", ha="center", va="center", transform=axes.transAxes)
+    axes.set_xlim(-0.3, CURVE_MAX_AGE + 0.3)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_title(f"Average engagement by post age (posts of the {CURVE_DAYS} days to {last:%b %d}, retweets aside)")
+    axes.set_xlabel("age of the post when read (UTC days)")
+    axes.set_ylabel("mean engagement (log)")
+    axes.grid(True, alpha=0.3)
+    return _png(figure)
 
 
 def save_chart(png: bytes, path: Path) -> Path:

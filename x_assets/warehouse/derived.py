@@ -20,14 +20,18 @@ from .store import Store, ensure_table, frame, transaction
 from .tables import (
     ACCOUNT_DAILY_GROWTH_TABLE,
     ACCOUNT_INSIGHTS_TABLE,
+    ENGAGEMENT_AGES,
+    ENGAGEMENT_BY_AGE_TABLE,
     TWEET_ENGAGEMENT_TABLE,
     TWEET_INSIGHTS_TABLE,
+    TWEET_METRICS_HISTORY_TABLE,
     Table,
 )
 
 TOP_TWEETS_VIEW_NAME = "top_tweets_weekly"
 TOP_TWEETS_VIEW = f"{SCHEMA}.{TOP_TWEETS_VIEW_NAME}"  # the default source's
 TOP_TWEETS_PER_WEEK = 3
+ENGAGEMENT_WEEKLY_VIEW_NAME = "engagement_by_age_weekly"
 
 
 def top_tweets_view(schema: str) -> str:
@@ -90,6 +94,44 @@ QUALIFY rank_in_week <= {per_week}
 """
 
 
+# Each post's engagement at the ages its metrics were read (tweet_metrics_history), beside its
+# identity from tweet_insights: a post deleted on X has left both.
+_BY_AGE_SQL = """
+SELECT t.created_date, t.tweet_id, t.account_id, t.username, t.account_name,
+       date_trunc('week', t.created_date)::DATE AS week,
+       {ages},
+       h.observations, h.last_observed_age{{extra}}
+FROM {{tweet_insights}} AS t
+JOIN (
+    SELECT tweet_id,
+           {by_age},
+           count(*) AS observations,
+           max(age_days) AS last_observed_age
+    FROM (
+        SELECT tweet_id, age_days,
+               coalesce(like_count, 0) + coalesce(own_retweet_count, 0)
+                 + coalesce(reply_count, 0) + coalesce(quote_count, 0) AS engagement
+        FROM {{tweet_metrics_history}}
+        WHERE created_date BETWEEN $first AND $last
+    )
+    GROUP BY tweet_id
+) AS h USING (tweet_id)
+WHERE t.created_date BETWEEN $first AND $last
+""".format(
+    ages=", ".join(f"h.engagement_day_{a}" for a in ENGAGEMENT_AGES),
+    by_age=", ".join(f"max(engagement) FILTER (WHERE age_days = {a}) AS engagement_day_{a}" for a in ENGAGEMENT_AGES),
+)
+
+_WEEKLY_BY_AGE_VIEW_SQL = """
+CREATE OR REPLACE VIEW {weekly_view} AS
+SELECT account_id, any_value(account_name ORDER BY created_date DESC) AS account_name, week,
+       count(*) AS posts,
+       {averages}
+FROM {engagement_by_age}
+GROUP BY account_id, week
+"""
+
+
 @dataclass(frozen=True)
 class Derivation:
     table: Table
@@ -102,12 +144,30 @@ class Derivation:
 
 def _names(schema: str) -> dict[str, str]:
     """The tables a derivation's SQL names, in one source's schema."""
-    tables = (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE)
-    return {t.name: t.in_schema(schema).qualified for t in tables} | {"top_tweets_view": top_tweets_view(schema)}
+    tables = (
+        ACCOUNT_INSIGHTS_TABLE,
+        TWEET_INSIGHTS_TABLE,
+        TWEET_ENGAGEMENT_TABLE,
+        TWEET_METRICS_HISTORY_TABLE,
+        ENGAGEMENT_BY_AGE_TABLE,
+    )
+    return {t.name: t.in_schema(schema).qualified for t in tables} | {
+        "top_tweets_view": top_tweets_view(schema),
+        "weekly_view": f"{schema}.{ENGAGEMENT_WEEKLY_VIEW_NAME}",
+    }
 
 
 def _create_top_tweets_view(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
     conn.execute(_TOP_TWEETS_VIEW_SQL.format(per_week=TOP_TWEETS_PER_WEEK, **_names(schema)))
+
+
+def _create_weekly_by_age_view(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
+    averages = ", ".join(
+        f"round(avg(engagement_day_{a}), 2) AS avg_engagement_day_{a}, "
+        f"count(engagement_day_{a}) AS posts_read_at_day_{a}"
+        for a in ENGAGEMENT_AGES
+    )
+    conn.execute(_WEEKLY_BY_AGE_VIEW_SQL.format(averages=averages, **_names(schema)))
 
 
 ACCOUNT_DAILY_GROWTH = Derivation(
@@ -125,6 +185,15 @@ TWEET_ENGAGEMENT = Derivation(
     _create_top_tweets_view,
     day_figures="sum(engagement)::BIGINT AS engagement_total, "
     "round(median(engagement_rate), 6)::DOUBLE AS median_engagement_rate",
+)
+
+
+ENGAGEMENT_BY_AGE = Derivation(
+    ENGAGEMENT_BY_AGE_TABLE,
+    TWEET_INSIGHTS_TABLE,
+    _BY_AGE_SQL,
+    _create_weekly_by_age_view,
+    day_figures=", ".join(f"sum(engagement_day_{a})::BIGINT AS engagement_day_{a}_total" for a in ENGAGEMENT_AGES),
 )
 
 
@@ -153,7 +222,7 @@ def derive(
     extra = "".join(f', {prefix}"{name}"' for name in default_schema)
     with store.connect(log) as conn, transaction(conn):
         # The stored tables may not exist yet (nothing loaded): an empty table derives an empty window.
-        for source in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, table):
+        for source in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, TWEET_METRICS_HISTORY_TABLE, table):
             ensure_table(conn, store.table(source), default_schema)
         conn.execute(f"DELETE FROM {table.qualified} WHERE {date} BETWEEN ? AND ?", [first, last])
         params = {"first": first, "last": last}

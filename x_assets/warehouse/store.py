@@ -268,6 +268,44 @@ def write_rows(
     return int(count)
 
 
+def record_observations(
+    conn: duckdb.DuckDBPyConnection,
+    history: Table,
+    rows: pl.DataFrame | Sequence[Path],
+    extra: Sequence[str] = (),
+    gone: Sequence[str] = (),
+) -> int:
+    """Inside the caller's transaction: each post read (a tweet_insights row) becomes its UTC day's
+    observation; a second read the same day replaces that day's row, earlier days are never touched.
+    Posts X reports as deleted leave the history too (X's terms: deleted content is not kept)."""
+    with _incoming(conn, rows) as incoming:
+        count = 0
+        if incoming is not None:
+            columns = ", ".join(f'"{c}"' for c in extra)
+            # epoch days, not a cast: a TIMESTAMPTZ cast to DATE follows the session's time zone
+            conn.execute(
+                "CREATE OR REPLACE TEMP TABLE _observed AS SELECT DISTINCT ON (tweet_id) "
+                "DATE '1970-01-01' + (epoch(fetched_at) // 86400)::INTEGER AS observed_date, "
+                "tweet_id, account_id, username, account_name, created_date, "
+                "(DATE '1970-01-01' + (epoch(fetched_at) // 86400)::INTEGER - created_date)::INTEGER AS age_days, "
+                "is_retweet, like_count, retweet_count, own_retweet_count, reply_count, quote_count, "
+                f"bookmark_count, impression_count, fetched_at{', ' + columns if columns else ''} "
+                f"FROM {incoming} ORDER BY tweet_id, fetched_at DESC"
+            )
+            conn.execute(
+                f"DELETE FROM {history.qualified} AS h USING _observed AS o "
+                "WHERE h.observed_date = o.observed_date AND h.tweet_id = o.tweet_id"
+            )
+            conn.execute(f"INSERT INTO {history.qualified} BY NAME SELECT * FROM _observed")
+            ((count,),) = conn.execute("SELECT count(*) FROM _observed").fetchall()
+            conn.execute("DROP TABLE _observed")
+        if gone:
+            conn.execute(
+                f"DELETE FROM {history.qualified} WHERE tweet_id IN (SELECT unnest(?::VARCHAR[]))", [list(gone)]
+            )
+    return int(count)
+
+
 @contextmanager
 def _incoming(conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame | Sequence[Path]) -> Iterator[str | None]:
     """A relation name for the incoming rows, or None when there are none."""

@@ -13,9 +13,11 @@ from ..constants import (
     ACCOUNT_INSIGHTS,
     ACCOUNT_REGISTRY,
     ACCOUNT_STATUS,
+    ENGAGEMENT_BY_AGE,
     SCHEMA,
     TWEET_ENGAGEMENT,
     TWEET_INSIGHTS,
+    TWEET_METRICS_HISTORY,
 )
 
 UTC_TS = pl.Datetime("us", "UTC")
@@ -193,6 +195,57 @@ TWEET_ENGAGEMENT_TABLE = Table(
     ),
 )
 
+TWEET_METRICS_HISTORY_TABLE = Table(
+    name=TWEET_METRICS_HISTORY,
+    date_column="observed_date",
+    key=("observed_date", "tweet_id"),
+    columns=(
+        _c(
+            "observed_date",
+            "DATE",
+            "UTC day the metrics were read. A later read that day replaces the row (X bills a post once a "
+            "UTC day); a read on a later day adds a row and never changes this one.",
+        ),
+        *TWEET_INSIGHTS_TABLE.pick("tweet_id", "account_id", "username", "account_name", "created_date"),
+        _c("age_days", "INTEGER", "observed_date - created_date: 0 on the day the post was created."),
+        *TWEET_INSIGHTS_TABLE.pick(
+            "is_retweet",
+            "like_count",
+            "retweet_count",
+            "own_retweet_count",
+            "reply_count",
+            "quote_count",
+            "bookmark_count",
+            "impression_count",
+            "fetched_at",
+        ),
+    ),
+)
+
+ENGAGEMENT = "like_count + own_retweet_count + reply_count + quote_count"
+ENGAGEMENT_AGES = (1, 3, 7)
+
+ENGAGEMENT_BY_AGE_TABLE = Table(
+    name=ENGAGEMENT_BY_AGE,
+    date_column="created_date",
+    key=("tweet_id",),
+    columns=(
+        *TWEET_INSIGHTS_TABLE.pick("created_date", "tweet_id", "account_id", "username", "account_name"),
+        _c("week", "DATE", "Monday (UTC) of the post's ISO week."),
+        *(
+            _c(
+                f"engagement_day_{age}",
+                "BIGINT",
+                f"Engagement ({ENGAGEMENT}) read when the post was {age} day(s) old; NULL when it was not read "
+                "on that UTC day (a policy that skipped it, or a run that did not happen).",
+            )
+            for age in ENGAGEMENT_AGES
+        ),
+        _c("observations", "BIGINT", "Days on which the post's metrics were read (rows of tweet_metrics_history)."),
+        _c("last_observed_age", "INTEGER", "Age in days at the latest of those reads."),
+    ),
+)
+
 BUILTIN_COLUMNS = frozenset(
     c.name for t in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, ACCOUNT_STATUS_TABLE) for c in t.columns
 )
@@ -224,8 +277,10 @@ def markdown_reference() -> str:
         ACCOUNT_INSIGHTS_TABLE,
         TWEET_INSIGHTS_TABLE,
         ACCOUNT_STATUS_TABLE,
+        TWEET_METRICS_HISTORY_TABLE,
         ACCOUNT_DAILY_GROWTH_TABLE,
         TWEET_ENGAGEMENT_TABLE,
+        ENGAGEMENT_BY_AGE_TABLE,
     ):
         parts.append(f"#### `{table.qualified}` (key: {', '.join(table.key)})\n")
         parts.append("| column | type | meaning |\n|---|---|---|")
