@@ -20,6 +20,7 @@ from x_assets.warehouse.tables import (
     ACCOUNT_DAILY_GROWTH_TABLE,
     ACCOUNT_INSIGHTS_TABLE,
     ACCOUNT_STATUS_TABLE,
+    ENGAGEMENT_BY_AGE_TABLE,
     TWEET_ENGAGEMENT_TABLE,
     TWEET_INSIGHTS_TABLE,
 )
@@ -42,7 +43,13 @@ def test_every_asset_explains_itself() -> None:
     graph = repo.asset_graph
     tables = {
         t.name: t
-        for t in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, ACCOUNT_DAILY_GROWTH_TABLE, TWEET_ENGAGEMENT_TABLE)
+        for t in (
+            ACCOUNT_INSIGHTS_TABLE,
+            TWEET_INSIGHTS_TABLE,
+            ACCOUNT_DAILY_GROWTH_TABLE,
+            TWEET_ENGAGEMENT_TABLE,
+            ENGAGEMENT_BY_AGE_TABLE,
+        )
     }
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*tables, *SIDE_TABLES}
     for name, table in tables.items():
@@ -64,12 +71,18 @@ def test_every_asset_explains_itself() -> None:
         "account_insights",
         "tweet_insights",
     }
+    assert {k.to_user_string() for k in graph.get(dg.AssetKey("engagement_by_age")).parent_keys} == {
+        "tweet_insights",
+        "tweet_metrics_history",
+    }
 
 
 SIDE_TABLES = {
     "account_status": {"account_insights", "tweet_insights"},
     "account_registry": {"account_insights", "tweet_insights"},
     "top_tweets_weekly": {"tweet_engagement"},
+    "tweet_metrics_history": {"tweet_insights"},
+    "engagement_by_age_weekly": {"engagement_by_age"},
 }
 
 

@@ -38,6 +38,10 @@ class InvalidRequestError(Exception):
         self.body = shapes.invalid_request(parameter, [value], message)
 
 
+class UnsupportedAuthenticationError(Exception):
+    """A user-context-only field asked for with app-only (bearer) auth: X answers 403."""
+
+
 @dataclass
 class Reply:
     status: int
@@ -68,6 +72,18 @@ class Request:
                     f"The `{name}` query parameter value [{value}] is not one of [{','.join(sorted(allowed))}]",
                 )
         return frozenset(chosen)
+
+    def private_fields(self) -> frozenset[str]:
+        """The author-only fields asked for; refused at once under app-only auth, as X does."""
+        asked = self.fields("tweet.fields", shapes.TWEET_FIELDS) & shapes.PRIVATE_FIELDS
+        if asked and self.credential.kind == "bearer":
+            raise UnsupportedAuthenticationError()
+        return asked
+
+    def may_see_private(self, tweet: Tweet) -> bool:
+        """Author-only metrics: the authenticated user's own posts of the last 30 days."""
+        recent = tweet.created_ms >= self.world.now_ms() - shapes.PRIVATE_METRICS_DAYS * 86_400_000
+        return recent and self.credential.user_id is not None and tweet.author_id == self.credential.user_id
 
     def can_read_timeline(self, account: Account) -> bool:
         if not account.is_protected:
@@ -175,11 +191,17 @@ def _render_tweets(req: Request, tweets: list[Tweet], reply: Reply) -> tuple[lis
     fields = req.fields("tweet.fields", shapes.TWEET_FIELDS)
     user_fields = req.fields("user.fields", shapes.USER_FIELDS)
     expansions = req.fields("expansions", shapes.TWEET_EXPANSIONS)
+    errors: list[dict[str, Any]] = []
+    private = req.private_fields()
+    if private:  # posts the caller may not see these fields of are left out, each with an error
+        field = sorted(private)[0]
+        withheld = [t for t in tweets if not req.may_see_private(t)]
+        errors.extend(shapes.field_unauthorized(field, str(t.id), "data") for t in withheld)
+        tweets = [t for t in tweets if req.may_see_private(t)]
     data = [shapes.render_tweet(world, t, fields) for t in tweets]
     world.note_served(data)
     extra: dict[str, Any] = {}
     included: list[Tweet] = []
-    errors: list[dict[str, Any]] = []
     if "referenced_tweets.id" in expansions or "referenced_tweets.id.author_id" in expansions:
         seen: set[int] = set()
         for tweet in tweets:
@@ -195,6 +217,8 @@ def _render_tweets(req: Request, tweets: list[Tweet], reply: Reply) -> tuple[lis
                     errors.append(
                         shapes.not_authorized("tweet", "referenced_tweets.id", str(ref_id), section="includes")
                     )
+                elif private and not req.may_see_private(ref):
+                    errors.append(shapes.field_unauthorized(sorted(private)[0], str(ref_id), "includes"))
                 else:
                     included.append(ref)
     users: dict[int, Account] = {}
@@ -290,7 +314,7 @@ def user_timeline(req: Request, user_id: str) -> Reply:
         raise InvalidRequestError(
             "id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}"
         )
-    req.fields("tweet.fields", shapes.TWEET_FIELDS)  # validate before reading anything
+    private = req.private_fields()  # validate before reading anything
 
     account = req.world.accounts.get(int(user_id))
     if account is None:
@@ -304,6 +328,9 @@ def user_timeline(req: Request, user_id: str) -> Reply:
         return reply
 
     reachable = req.world.visible_tweets(account)[:TIMELINE_CAP]
+    if private:  # author-only fields restrict a timeline to its last 30 days
+        since_ms = req.world.now_ms() - shapes.PRIVATE_METRICS_DAYS * 86_400_000
+        reachable = [t for t in reachable if t.created_ms >= since_ms]
     if "retweets" in excludes:
         reachable = [t for t in reachable if t.retweeted_id is None]
     if "replies" in excludes:
@@ -339,12 +366,13 @@ def user_timeline(req: Request, user_id: str) -> Reply:
         meta["next_token"] = _token("n", page[-1].id)
     if token is not None:
         meta["previous_token"] = _token("p", page[0].id)
-    reply.body = {"data": data, **extra, "meta": meta}
+    reply.body = {**({"data": data} if data else {}), **extra, "meta": meta}
     return reply
 
 
 def _tweet_lookup(req: Request, ids: list[str], parameter: str, route: str, group: str, single: bool) -> Reply:
     reply = Reply(200, {}, route, group)
+    req.private_fields()  # refused before reading anything
     found: list[Tweet] = []
     errors: list[dict[str, Any]] = []
     for raw in ids:

@@ -8,6 +8,7 @@ host and sends to another is refused with 401.
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from dataclasses import dataclass
 
@@ -22,6 +23,14 @@ DEMO_CONSUMER_SECRET = "demo-consumer-secret"
 DEMO_ACCESS_TOKEN = "demo-access-token"
 DEMO_ACCESS_TOKEN_SECRET = "demo-access-token-secret"
 DEMO_OWNER_BEARER_TOKEN = "demo-privatelabs-bearer-token"
+# An account's own user-context token, as X shapes them ("<user id>-<random>"): the demo app's
+# consumer key with the access token "<id>-owner" and this secret authenticates as account <id>.
+OWNER_TOKEN_SECRET = "demo-owner-token-secret"
+OWNER_TOKEN = re.compile(r"^([0-9]{1,19})-owner$")
+
+
+def owner_token(account_id: int | str) -> str:
+    return f"{account_id}-owner"
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class Credential:
     consumer_secret: str | None = None
     access_token: str | None = None
     access_token_secret: str | None = None
+    user_id: int | None = None  # the authenticated user of a user-context credential, when known
 
 
 class CredentialStore:
@@ -62,6 +72,8 @@ class CredentialStore:
         except (ValueError, IndexError):
             return None
         credential = self._oauth.get((oauth.get("oauth_consumer_key", ""), oauth.get("oauth_token", "")))
+        if credential is None:
+            credential = self._owner(oauth.get("oauth_consumer_key", ""), oauth.get("oauth_token", ""))
         if credential is None or oauth.get("oauth_signature_method") != "HMAC-SHA1":
             return None
         try:
@@ -81,6 +93,23 @@ class CredentialStore:
             base_string, credential.consumer_secret or "", credential.access_token_secret or ""
         )
         return credential if hmac.compare_digest(expected, oauth.get("oauth_signature", "")) else None
+
+    def _owner(self, consumer_key: str, token: str) -> Credential | None:
+        """An account's own token for a registered app (see OWNER_TOKEN)."""
+        match = OWNER_TOKEN.match(token)
+        app = next((c for (key, _), c in self._oauth.items() if key == consumer_key), None)
+        if match is None or app is None:
+            return None
+        user_id = int(match.group(1))
+        return Credential(
+            label=f"owner-{user_id}",
+            kind="oauth1",
+            consumer_key=consumer_key,
+            consumer_secret=app.consumer_secret,
+            access_token=token,
+            access_token_secret=OWNER_TOKEN_SECRET,
+            user_id=user_id,
+        )
 
 
 def demo_credentials() -> list[Credential]:

@@ -190,6 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return handler(request, *args)  # type: ignore[no-any-return]
         except api.InvalidRequestError as exc:
             return api.Reply(400, exc.body, route, group)
+        except api.UnsupportedAuthenticationError:
+            return api.Reply(403, shapes.UNSUPPORTED_AUTHENTICATION, route, group)
 
     def _serve_fault(
         self,

@@ -96,6 +96,9 @@ TWEET_EXPANSIONS = frozenset(
         "referenced_tweets.id.author_id",
     ]
 )
+# Shown only to a post's author, with user-context auth, for posts of the last 30 days.
+PRIVATE_FIELDS = frozenset(["non_public_metrics", "organic_metrics"])
+PRIVATE_METRICS_DAYS = 30
 USER_EXPANSIONS = frozenset(["affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id"])
 
 
@@ -121,6 +124,12 @@ def render_tweet(world: World, tweet: Tweet, fields: frozenset[str]) -> dict[str
         body["possibly_sensitive"] = False
     if "public_metrics" in fields:
         body["public_metrics"] = world.public_metrics(tweet)
+    if fields & PRIVATE_FIELDS:  # the caller checked they may be shown (api.Request.may_see_private)
+        non_public, organic = world.private_metrics(tweet)
+        if "non_public_metrics" in fields:
+            body["non_public_metrics"] = non_public
+        if "organic_metrics" in fields:
+            body["organic_metrics"] = organic
     if "referenced_tweets" in fields and tweet.refs:
         body["referenced_tweets"] = [{"type": kind, "id": str(ref)} for kind, ref in tweet.refs]
     if "reply_settings" in fields:
@@ -196,6 +205,21 @@ def not_authorized(resource: str, parameter: str, value: str, section: str = "da
     }
 
 
+def field_unauthorized(field: str, tweet_id: str, section: str) -> dict[str, Any]:
+    """A post withheld because of a field the caller may not see (X's FieldUnauthorizedProblem)."""
+    return {
+        "value": tweet_id,
+        "detail": f"Sorry, you are not authorized to access '{field}' on a Tweet.",
+        "title": "Field Authorization Error",
+        "resource_type": "tweet",
+        "field": field,
+        "parameter": "tweet.fields",
+        "resource_id": tweet_id,
+        "section": section,
+        "type": PROBLEMS + "not-authorized-for-field",
+    }
+
+
 # -- whole-request errors ----------------------------------------------------------
 def invalid_request(parameter: str, values: list[str], message: str) -> dict[str, Any]:
     return {
@@ -206,6 +230,13 @@ def invalid_request(parameter: str, values: list[str], message: str) -> dict[str
     }
 
 
+UNSUPPORTED_AUTHENTICATION = {
+    "title": "Unsupported Authentication",
+    "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported "
+    "authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+    "type": PROBLEMS + "unsupported-authentication",
+    "status": 403,
+}
 UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
 TOO_MANY_REQUESTS = {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}
 USAGE_CAPPED = {

@@ -363,6 +363,34 @@ class World:
         metrics["impression_count"] = tweet.impression_count or 0
         return metrics
 
+    def private_metrics(self, tweet: Tweet) -> tuple[dict[str, int], dict[str, int]]:
+        """non_public_metrics and organic_metrics, which X shows only to the author (all organic here:
+        the world has no promoted posts). Clicks follow from the public counts, deterministically."""
+        public = self.public_metrics(tweet)
+        impressions = public["impression_count"]
+        link_clicks = public["like_count"] // 3
+        profile_clicks = public["like_count"] // 5 + public["reply_count"]
+        engagements = (
+            (public["like_count"] + public["retweet_count"] + public["reply_count"] + public["quote_count"])
+            + link_clicks
+            + profile_clicks
+        )
+        non_public = {
+            "impression_count": impressions,
+            "url_link_clicks": link_clicks,
+            "user_profile_clicks": profile_clicks,
+            "engagements": engagements,
+        }
+        organic = {
+            "impression_count": impressions,
+            "like_count": public["like_count"],
+            "reply_count": public["reply_count"],
+            "retweet_count": public["retweet_count"],
+            "url_link_clicks": link_clicks,
+            "user_profile_clicks": profile_clicks,
+        }
+        return non_public, organic
+
     def note_served(self, items: list[dict[str, object]]) -> None:
         """Remember when, and with which public metrics, each post of a `data` array was served."""
         now = self.now_ms()

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -26,13 +26,14 @@ from ..x_api.reads import (
     ReadBudget,
     chunks,
     lookup_users,
+    private_metrics,
     probe_older_posts,
     timeline_pages,
     tweets_by_ids,
 )
 from .session import XSession
 from .source import AccountSpec
-from .transform import AccountPosts
+from .transform import AccountPosts, private_frame
 
 OK, PROTECTED, SUSPENDED, NOT_FOUND = "ok", "protected", "suspended", "not_found"
 REFUSED, FAILED, INCOMPLETE = "credentials_refused", "failed", "incomplete"
@@ -153,6 +154,41 @@ class PostsOutcome:
     incomplete_days: list[dt.date] = field(default_factory=list)
     incomplete_reason: str = ""
     delete_keys: list[str] = field(default_factory=list)  # posts X reports as gone
+    owned_ids: pl.Series = field(default_factory=lambda: pl.Series("id", [], dtype=pl.String))  # billed as owned
+
+
+# X serves author-only metrics for posts of the last 30 days; a day's margin keeps a post that
+# crosses the limit during the run from being refused.
+OWNED_METRICS_DAYS = 29
+
+
+def is_owned(client: XClient, state: AccountState) -> bool:
+    """Read with the account's own user context: its own posts' private metrics are readable, and
+    X bills its timeline as owned reads."""
+    return state.account_id is not None and client.scope.owner_id == state.account_id
+
+
+def add_owned_metrics(
+    caller: Caller, client: XClient, state: AccountState, outcomes: list[PostsOutcome], now: dt.datetime
+) -> None:
+    """With the account's own credentials: its recent posts' private metrics, joined to their rows.
+    The same posts were read moments ago, on the same UTC day: X does not bill them again."""
+    recent = (now - dt.timedelta(days=OWNED_METRICS_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
+    for outcome in outcomes:
+        data = outcome.posts.data
+        if not data.height:
+            continue
+        own = data.filter(
+            (pl.col("created_at") >= recent)
+            & ~pl.col("referenced_tweets")
+            .list.eval(pl.element().struct.field("type") == "retweeted")
+            .list.any()
+            .fill_null(False)
+        )
+        ids = own.get_column("id").unique(maintain_order=True).to_list()
+        if ids:
+            posts = private_metrics(caller, client, ids, state.label)
+            outcome.posts = replace(outcome.posts, private=private_frame(posts))
 
 
 def read_posts(
@@ -186,10 +222,14 @@ def read_posts(
         budget_stopped = True
     data, included = posts_of(pages)
     read_ids = _read_ids((data, included))
+    pages_data_ids = data.get_column("id")
     # created_at is X's UTC ISO time ("2026-10-09T23:43:06.000Z"): its first ten characters are the UTC day
     day = pl.col("created_at").str.slice(0, 10)
     data = data.filter(day.is_between(pl.lit(first.isoformat()), pl.lit(last.isoformat())))
     outcome = PostsOutcome(_account_posts(state, (data, included)), pages=len(pages), read_ids=read_ids)
+    if is_owned(client, state):  # its own timeline, read as itself: X bills the posts of data as owned reads
+        outcome.owned_ids = pages_data_ids
+
     if since_id is not None:
         if budget_stopped:  # a gap after since_id would be skipped for good: write none of it
             outcome.posts = _account_posts(state, posts_of([]))

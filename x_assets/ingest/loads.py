@@ -53,7 +53,9 @@ from .harvest import (
     REFUSED,
     AccountState,
     PostsOutcome,
+    add_owned_metrics,
     days_in,
+    is_owned,
     read_posts,
     refresh_posts,
     resolve_accounts,
@@ -83,6 +85,9 @@ class LoadResult:
     preview: pl.DataFrame | None = None
     rows_per_day: dict[dt.date, int] = field(default_factory=dict)
     post_reads_per_day: dict[dt.date, int] = field(default_factory=dict)
+    owned_reads: int = 0  # post reads billed at the owned rate (not in post_reads)
+    owned_usd: float = 0.0
+    owned_reads_per_day: dict[dt.date, int] = field(default_factory=dict)
     observations: int | None = None  # rows added to (or replaced in) tweet_metrics_history; None: not kept
 
     @property
@@ -95,7 +100,9 @@ class LoadResult:
 
     @property
     def estimated_usd(self) -> float:
-        return round(self.post_reads * self.post_usd + self.user_reads * self.user_usd, 4)
+        return round(
+            self.post_reads * self.post_usd + self.owned_reads * self.owned_usd + self.user_reads * self.user_usd, 4
+        )
 
     def day_figures(self) -> dict[dt.date, dict[str, Any]]:
         """Each day's own share of the run, summing over the days to the run's totals: the rows
@@ -106,12 +113,14 @@ class LoadResult:
         figures = {}
         for day in days_in(first, last):
             posts = self.post_reads_per_day.get(day, 0)
+            owned = self.owned_reads_per_day.get(day, 0)
             users = self.user_reads if day == last else 0
             figures[day] = {
                 "dagster/row_count": self.rows_per_day.get(day, 0),
                 "post_reads": posts,
+                **({"owned_reads": owned} if self.owned_reads else {}),
                 "user_reads": users,
-                "estimated_usd": round(posts * self.post_usd + users * self.user_usd, 4),
+                "estimated_usd": round(posts * self.post_usd + owned * self.owned_usd + users * self.user_usd, 4),
             }
         return figures
 
@@ -122,6 +131,7 @@ class LoadResult:
             "days": f"{first}..{last}" if first != last else str(first),
             "run_row_count": self.rows_written,
             "run_post_reads": self.post_reads,
+            **({"run_owned_reads": self.owned_reads} if self.owned_reads else {}),
             "run_user_reads": self.user_reads,
             "run_estimated_usd": self.estimated_usd,
             "accounts": len(self.states),
@@ -572,6 +582,8 @@ def _load_tweet_insights(
             outcomes = [read_posts(caller, client, state, start, last, now, budget, since_id)]
             if state.status == OK and stored.due.get(account_id):
                 outcomes.append(refresh_posts(caller, client, state, stored.due[account_id], budget))
+            if state.status == OK and is_owned(client, state):
+                add_owned_metrics(caller, client, state, outcomes, now)
             return outcomes
         except XCredentialsRefusedError as exc:
             if client.scope.label == DEFAULT_SCOPE:
@@ -586,6 +598,7 @@ def _load_tweet_insights(
     delete_keys: list[str] = []
     incomplete: dict[str, tuple[list[dt.date], str]] = {}
     read_ids: list[pl.Series] = []
+    owned_ids: list[pl.Series] = []
     # Rows are staged as Parquet a batch of accounts at a time and inserted from there in the final
     # transaction, so a backfill of a million posts never sits in memory at once.
     started = time.monotonic()
@@ -603,6 +616,7 @@ def _load_tweet_insights(
     def stage_one(i: int, state: AccountState, outcomes: list[PostsOutcome]) -> None:
         """One account's posts to the staging files, its slices and statuses noted, its progress logged."""
         read_ids.extend(o.read_ids for o in outcomes)
+        owned_ids.extend(o.owned_ids for o in outcomes)
         if state.status != OK:
             log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}; {progress(i)}")
             return
@@ -639,10 +653,13 @@ def _load_tweet_insights(
         stager.flush()
         # a post read twice today is billed once; each read counts on its post's creation day, and a
         # read of a post older than the window (the page that crossed its start) on the first day
+        # A post of an account's own timeline read as itself is billed at the owned rate (once a day too).
+        owned = pl.concat(owned_ids).unique() if owned_ids else pl.Series("id", [], pl.String)
         read = pl.concat(read_ids).unique() if read_ids else pl.Series("id", [], pl.String)
-        post_reads = read.len()
-        read_days = created_days(read).clip(first, last).value_counts()
-        post_reads_per_day = dict(read_days.iter_rows())
+        read = read.filter(~read.is_in(owned.implode()))
+        post_reads, owned_reads = read.len(), owned.len()
+        post_reads_per_day = dict(created_days(read).clip(first, last).value_counts().iter_rows())
+        owned_reads_per_day = dict(created_days(owned).clip(first, last).value_counts().iter_rows())
         write = Write(
             table=store.table(TWEET_INSIGHTS_TABLE),
             status_table=store.table(ACCOUNT_STATUS_TABLE),
@@ -670,6 +687,9 @@ def _load_tweet_insights(
         post_reads=post_reads,
         rows_per_day=write.rows_per_day,
         post_reads_per_day=post_reads_per_day,
+        owned_reads=owned_reads,
+        owned_usd=settings.owned_read_usd,
+        owned_reads_per_day=owned_reads_per_day,
         incomplete={k: v[0] for k, v in incomplete.items()},
         preview=stager.preview,
         observations=write.observations if write.history is not None else None,

@@ -26,3 +26,4 @@ class RunSettings:
     refresh_ages: list[int] = field(default_factory=lambda: [1, 3, 7])
     post_read_usd: float = 0.005
     user_read_usd: float = 0.010
+    owned_read_usd: float = 0.001  # a post of an account's own timeline, read with its own credentials

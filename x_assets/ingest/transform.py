@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, UTC_TS
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, PRIVATE_METRIC_COLUMNS, TWEET_INSIGHTS_TABLE, UTC_TS
 from ..x_api.payloads import METRICS
 
 API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -29,6 +29,7 @@ class AccountPosts:
     account_id: str
     username: str
     account_name: str
+    private: pl.DataFrame | None = None  # tweet_id and the owned-only columns (see private_frame)
 
 
 def tweets_frame_many(batch: Sequence[AccountPosts]) -> pl.DataFrame:
@@ -90,7 +91,25 @@ def tweets_frame_many(batch: Sequence[AccountPosts]) -> pl.DataFrame:
         # only a retweet has an original in this sense; quotes keep their own counts
         pl.when(pl.col("is_retweet")).then(pl.col("original_retweet_count")).alias("original_retweet_count"),
     )
+    private = [b.private for b in items if b.private is not None and b.private.height]
+    if private:
+        frame = frame.join(pl.concat(private).unique("tweet_id"), on="tweet_id", how="left", maintain_order="left")
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.Int64).alias(name) for name in PRIVATE_METRIC_COLUMNS)
     return frame.select(TWEET_INSIGHTS_TABLE.column_names).cast(TWEET_INSIGHTS_TABLE.polars_schema())
+
+
+def private_frame(posts: list[dict[str, Any]]) -> pl.DataFrame:
+    """The owned-only columns of these posts (as private_metrics() returned them), by tweet_id."""
+    schema = {"tweet_id": pl.String, **{name: pl.Int64 for name in PRIVATE_METRIC_COLUMNS}}
+    rows = [
+        {
+            "tweet_id": p["id"],
+            **{name: (p.get(group) or {}).get(key) for name, (group, key) in PRIVATE_METRIC_COLUMNS.items()},
+        }
+        for p in posts
+    ]
+    return pl.DataFrame(rows, schema=schema)
 
 
 def accounts_frame(rows: list[dict[str, Any]], day: dt.date) -> pl.DataFrame:

@@ -170,6 +170,9 @@ def tag_cost(context: dg.AssetExecutionContext, result: LoadResult) -> None:
     spent = {
         "x/estimated_usd": f"{float(tags.get('x/estimated_usd', 0)) + result.estimated_usd:.4f}",
         "x/post_reads": str(int(tags.get("x/post_reads", 0)) + result.post_reads),
+        **(
+            {"x/owned_reads": str(int(tags.get("x/owned_reads", 0)) + result.owned_reads)} if result.owned_reads else {}
+        ),
         "x/user_reads": str(int(tags.get("x/user_reads", 0)) + result.user_reads),
     }
     context.instance.add_run_tags(context.run_id, spent)

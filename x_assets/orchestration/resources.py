@@ -61,6 +61,11 @@ class XResource(dg.ConfigurableResource):
     )
     post_read_usd: float = Field(default=0.005, description="Price of one post read, for the cost estimate.")
     user_read_usd: float = Field(default=0.010, description="Price of one user read, for the cost estimate.")
+    owned_read_usd: float = Field(
+        default=0.001,
+        description="Price of one owned read (a post of an account's own timeline, read with its own "
+        "credentials), for the cost estimate.",
+    )
     refresh_policy: RefreshPolicy = Field(
         default="window",
         description="'window': every run re-reads its whole window; 'ages': new posts by since_id, and "
@@ -125,6 +130,7 @@ class XResource(dg.ConfigurableResource):
             refresh_ages=list(self.refresh_ages),
             post_read_usd=self.post_read_usd,
             user_read_usd=self.user_read_usd,
+            owned_read_usd=self.owned_read_usd,
         )
 
 

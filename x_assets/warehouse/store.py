@@ -141,6 +141,9 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table, extra: dict[str,
             [table.schema, table.name],
         ).fetchall()
     }
+    for builtin in table.columns:  # a column a newer release added: NULL in the rows written before it
+        if builtin.name not in existing:
+            conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{builtin.name}" {builtin.sql_type}')
     for name, value in extra.items():
         if name not in existing:
             conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{name}" {sql_type_for(value)}')

@@ -94,6 +94,23 @@ ACCOUNT_INSIGHTS_TABLE = Table(
     ),
 )
 
+# X shows these only to a post's author (user-context auth as that account), for posts created in
+# the last 30 days: see the README's "Owned-account metrics".
+OWNED_ONLY = (
+    "NULL unless the account is read with its own OAuth 1.0a credentials and the post was under 29 days old "
+    "when read (X: author only, last 30 days); retweets NULL."
+)
+PRIVATE_METRIC_COLUMNS = {
+    "owned_impression_count": ("non_public_metrics", "impression_count"),
+    "url_link_clicks": ("non_public_metrics", "url_link_clicks"),
+    "user_profile_clicks": ("non_public_metrics", "user_profile_clicks"),
+    "engagements": ("non_public_metrics", "engagements"),
+    "organic_impression_count": ("organic_metrics", "impression_count"),
+    "organic_like_count": ("organic_metrics", "like_count"),
+    "organic_reply_count": ("organic_metrics", "reply_count"),
+    "organic_retweet_count": ("organic_metrics", "retweet_count"),
+}
+
 TWEET_INSIGHTS_TABLE = Table(
     name=TWEET_INSIGHTS,
     date_column="created_date",
@@ -119,6 +136,19 @@ TWEET_INSIGHTS_TABLE = Table(
         _c("quote_count", "BIGINT", "Quotes."),
         _c("bookmark_count", "BIGINT", "Bookmarks; NULL when X does not report it."),
         _c("impression_count", "BIGINT", "Impressions; NULL when X does not report it."),
+        *(
+            _c(name, "BIGINT", f"{what} {OWNED_ONLY}")
+            for name, what in (
+                ("owned_impression_count", "Impressions (non_public_metrics)."),
+                ("url_link_clicks", "Clicks on a link in the post (non_public_metrics)."),
+                ("user_profile_clicks", "Clicks through to the author's profile (non_public_metrics)."),
+                ("engagements", "Every interaction with the post, clicks included (non_public_metrics)."),
+                ("organic_impression_count", "Impressions not paid for (organic_metrics)."),
+                ("organic_like_count", "Likes not paid for (organic_metrics)."),
+                ("organic_reply_count", "Replies not paid for (organic_metrics)."),
+                ("organic_retweet_count", "Retweets not paid for (organic_metrics)."),
+            )
+        ),
         _c("fetched_at", "TIMESTAMPTZ", "When X answered, in UTC."),
     ),
 )

@@ -151,6 +151,15 @@ class ScopeCredentials:
     def user_auth(self) -> bool:
         return not self.bearer_token
 
+    @property
+    def owner_id(self) -> str | None:
+        """The numeric id of the user an OAuth 1.0a access token belongs to: X's access tokens are
+        "<user id>-<random>". None for a bearer token, which acts as the app, never as an account."""
+        if self.bearer_token or not self.access_token:
+            return None
+        head, dash, _ = self.access_token.partition("-")
+        return head if dash and head.isascii() and head.isdigit() else None
+
     def redact(self, text: str) -> str:
         """text with every secret of this scope masked: exception texts can quote a header."""
         secrets = (

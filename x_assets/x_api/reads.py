@@ -179,6 +179,25 @@ def tweets_by_ids(
         )
 
 
+PRIVATE_FIELDS = ["non_public_metrics", "organic_metrics"]
+
+
+def private_metrics(caller: Caller, client: XClient, ids: list[str], label: str) -> list[dict[str, Any]]:
+    """Author-only metrics of the account's own posts, 100 per request, with its own user context.
+
+    A separate lookup, not a field of the timeline read: asked on a timeline, X leaves out every
+    post older than 30 days and every referenced post by someone else (a retweet's original).
+    """
+    posts: list[dict[str, Any]] = []
+    for batch in chunks(ids, LOOKUP_BATCH):
+        request = partial(client.tweepy_client.get_tweets, batch, tweet_fields=PRIVATE_FIELDS, user_auth=True)
+        body = caller.call(
+            client, "GET /2/tweets", f"{label}: owned metrics of {len(batch)} post(s)", _json_of(request)
+        )
+        posts.extend(body.get("data") or [])
+    return posts
+
+
 def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: str, before: dt.datetime) -> bool:
     """Does the timeline still reach posts older than `before`? (The 3,200-post horizon.)"""
     request = partial(
