@@ -32,7 +32,8 @@ PARTITIONS_START = "2024-01-01"  # the default first partition (X_FIRST_DAY)
 ACCOUNT_INSIGHTS = "account_insights"
 TWEET_INSIGHTS = "tweet_insights"
 TWEET_METRICS_HISTORY = "tweet_metrics_history"
-ENDPOINTS = (ACCOUNT_INSIGHTS, TWEET_INSIGHTS, TWEET_METRICS_HISTORY)
+MENTIONS_INSIGHTS = "mentions_insights"
+ENDPOINTS = (ACCOUNT_INSIGHTS, TWEET_INSIGHTS, TWEET_METRICS_HISTORY, MENTIONS_INSIGHTS)
 # What a source file without an endpoints list gets: the history costs no read of its own.
 DEFAULT_ENDPOINTS = (ACCOUNT_INSIGHTS, TWEET_INSIGHTS, TWEET_METRICS_HISTORY)
 ACCOUNT_STATUS = "account_status"

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import shapes
 from .auth import Credential
-from .world import SUSPENDED, TIMELINE_CAP, Account, Tweet, World
+from .world import MENTIONS_CAP, SUSPENDED, TIMELINE_CAP, Account, Tweet, World
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 ID_RE = re.compile(r"^[0-9]{1,19}$")
@@ -30,6 +30,7 @@ TIMELINE_PARAMS = (
     "exclude",
     *FIELD_PARAMS,
 )
+MENTIONS_PARAMS = tuple(p for p in TIMELINE_PARAMS if p != "exclude")
 
 
 class InvalidRequestError(Exception):
@@ -273,23 +274,25 @@ def _untoken(token: str) -> tuple[str, int]:
     return direction, tweet_id
 
 
-def user_timeline(req: Request, user_id: str) -> Reply:
-    route = "GET /2/users/:id/tweets"
-    check_params(req.params, TIMELINE_PARAMS)
-    reply = Reply(200, {}, route, "timeline")
-    raw_max = req.params.get("max_results", "10")
-    if not raw_max.isdigit() or not 5 <= int(raw_max) <= 100:
+@dataclass
+class PageQuery:
+    """The paging and time parameters of a timeline-like request, validated as X validates them."""
+
+    max_results: int
+    since_id: int | None
+    until_id: int | None
+    start_ms: int | None
+    end_ms: int | None
+    token: tuple[str, int] | None
+
+
+def _page_query(req: Request, lowest: int = 5, default: str = "10") -> PageQuery:
+    raw_max = req.params.get("max_results", default)
+    if not raw_max.isdigit() or not lowest <= int(raw_max) <= 100:
         raise InvalidRequestError(
-            "max_results", raw_max, f"The `max_results` query parameter value [{raw_max}] is not between 5 and 100"
-        )
-    max_results = int(raw_max)
-    excludes = set(req.values("exclude"))
-    unknown = sorted(excludes - {"retweets", "replies"})
-    if unknown:
-        raise InvalidRequestError(
-            "exclude",
-            unknown[0],
-            f"The `exclude` query parameter value [{unknown[0]}] is not one of [replies,retweets]",
+            "max_results",
+            raw_max,
+            f"The `max_results` query parameter value [{raw_max}] is not between {lowest} and 100",
         )
     bounds = {}
     for name in ("since_id", "until_id"):
@@ -309,49 +312,30 @@ def user_timeline(req: Request, user_id: str) -> Reply:
             f"The `start_time` query parameter value [{req.params['start_time']}] must be before the "
             f"`end_time` query parameter value [{req.params['end_time']}]",
         )
-    token = _untoken(req.params["pagination_token"]) if "pagination_token" in req.params else None
-    if not ID_RE.match(user_id):
-        raise InvalidRequestError(
-            "id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}"
-        )
-    private = req.private_fields()  # validate before reading anything
+    token_param = "next_token" if "next_token" in req.params else "pagination_token"
+    token = _untoken(req.params[token_param]) if token_param in req.params else None
+    return PageQuery(int(raw_max), bounds.get("since_id"), bounds.get("until_id"), start_ms, end_ms, token)
 
-    account = req.world.accounts.get(int(user_id))
-    if account is None:
-        reply.body = {"errors": [shapes.not_found("user", "id", user_id)]}
-        return reply
-    if account.state == SUSPENDED:
-        reply.body = {"errors": [shapes.suspended("id", user_id)]}
-        return reply
-    if not req.can_read_timeline(account):
-        reply.body = {"errors": [shapes.not_authorized("user", "id", user_id)]}
-        return reply
 
-    reachable = req.world.visible_tweets(account)[:TIMELINE_CAP]
-    if private:  # author-only fields restrict a timeline to its last 30 days
-        since_ms = req.world.now_ms() - shapes.PRIVATE_METRICS_DAYS * 86_400_000
-        reachable = [t for t in reachable if t.created_ms >= since_ms]
-    if "retweets" in excludes:
-        reachable = [t for t in reachable if t.retweeted_id is None]
-    if "replies" in excludes:
-        reachable = [t for t in reachable if t.in_reply_to_user_id is None][:800]
+def _serve_page(req: Request, reply: Reply, reachable: list[Tweet], q: PageQuery, previous: bool = True) -> Reply:
+    """One page of reachable posts (newest first) within the query's bounds, as X pages them."""
     # since_id/until_id override start_time/end_time; all bounds as the API defines them
-    lower = bounds.get("since_id")
-    upper = bounds.get("until_id")
+    lower, upper, start_ms, end_ms = q.since_id, q.until_id, q.start_ms, q.end_ms
     selected = [
         t
         for t in reachable
         if (t.id > lower if lower is not None else start_ms is None or t.created_ms >= start_ms)
         and (t.id < upper if upper is not None else end_ms is None or t.created_ms <= end_ms + 999)
     ]
+    token = q.token
     if token is None:
-        page, older = selected[:max_results], selected[max_results:]
+        page, older = selected[: q.max_results], selected[q.max_results :]
     elif token[0] == "n":
         older_all = [t for t in selected if t.id < token[1]]
-        page, older = older_all[:max_results], older_all[max_results:]
+        page, older = older_all[: q.max_results], older_all[q.max_results :]
     else:
         newer_all = [t for t in selected if t.id > token[1]]
-        page = newer_all[-max_results:]
+        page = newer_all[-q.max_results :]
         older = [t for t in selected if page and t.id < page[-1].id]
     if not page:
         reply.body = {"meta": {"result_count": 0}}
@@ -364,10 +348,71 @@ def user_timeline(req: Request, user_id: str) -> Reply:
     }
     if older:
         meta["next_token"] = _token("n", page[-1].id)
-    if token is not None:
+    if token is not None and previous:
         meta["previous_token"] = _token("p", page[0].id)
     reply.body = {**({"data": data} if data else {}), **extra, "meta": meta}
     return reply
+
+
+def _account_or_error(req: Request, reply: Reply, user_id: str, timeline: bool) -> Account | None:
+    """The path's account, or None with X's error body set on the reply."""
+    if not ID_RE.match(user_id):
+        raise InvalidRequestError(
+            "id", user_id, f"The `id` query parameter value [{user_id}] does not match {ID_RE.pattern}"
+        )
+    account = req.world.accounts.get(int(user_id))
+    if account is None:
+        reply.body = {"errors": [shapes.not_found("user", "id", user_id)]}
+        return None
+    if account.state == SUSPENDED:
+        reply.body = {"errors": [shapes.suspended("id", user_id)]}
+        return None
+    if timeline and not req.can_read_timeline(account):
+        reply.body = {"errors": [shapes.not_authorized("user", "id", user_id)]}
+        return None
+    return account
+
+
+def user_timeline(req: Request, user_id: str) -> Reply:
+    check_params(req.params, TIMELINE_PARAMS)
+    reply = Reply(200, {}, "GET /2/users/:id/tweets", "timeline")
+    q = _page_query(req)
+    excludes = set(req.values("exclude"))
+    unknown = sorted(excludes - {"retweets", "replies"})
+    if unknown:
+        raise InvalidRequestError(
+            "exclude",
+            unknown[0],
+            f"The `exclude` query parameter value [{unknown[0]}] is not one of [replies,retweets]",
+        )
+    private = req.private_fields()  # validate before reading anything
+    account = _account_or_error(req, reply, user_id, timeline=True)
+    if account is None:
+        return reply
+    reachable = req.world.visible_tweets(account)[:TIMELINE_CAP]
+    if private:  # author-only fields restrict a timeline to its last 30 days
+        since_ms = req.world.now_ms() - shapes.PRIVATE_METRICS_DAYS * 86_400_000
+        reachable = [t for t in reachable if t.created_ms >= since_ms]
+    if "retweets" in excludes:
+        reachable = [t for t in reachable if t.retweeted_id is None]
+    if "replies" in excludes:
+        reachable = [t for t in reachable if t.in_reply_to_user_id is None][:800]
+    return _serve_page(req, reply, reachable, q)
+
+
+def user_mentions(req: Request, user_id: str) -> Reply:
+    """Posts that @mention the account: only its 800 most recent are reachable, then "a successful
+    response with no data" (X's docs); a protected account's mentions are others' public posts."""
+    check_params(req.params, MENTIONS_PARAMS)
+    reply = Reply(200, {}, "GET /2/users/:id/mentions", "mentions")
+    q = _page_query(req)
+    req.private_fields()  # others' posts: refused under app-only auth, withheld under user context
+    account = _account_or_error(req, reply, user_id, timeline=False)
+    if account is None:
+        return reply
+    visible = [t for t in req.world.mentions_of(account) if req.can_read_timeline(req.world.accounts[t.author_id])]
+    reachable = visible[:MENTIONS_CAP]
+    return _serve_page(req, reply, reachable, q)
 
 
 def _tweet_lookup(req: Request, ids: list[str], parameter: str, route: str, group: str, single: bool) -> Reply:
@@ -416,6 +461,7 @@ ROUTES: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"^/2/users/by/username/([^/]+)$"), user_by_username),
     (re.compile(r"^/2/users$"), users_by_ids),
     (re.compile(r"^/2/users/([^/]+)/tweets$"), user_timeline),
+    (re.compile(r"^/2/users/([^/]+)/mentions$"), user_mentions),
     (re.compile(r"^/2/users/([^/]+)$"), user_by_id),
     (re.compile(r"^/2/tweets$"), tweets_by_ids),
     (re.compile(r"^/2/tweets/([^/]+)$"), tweet_by_id),
@@ -426,6 +472,7 @@ ROUTE_GROUPS = {
     user_by_username: ("GET /2/users/by/username/:username", "users"),
     users_by_ids: ("GET /2/users", "users"),
     user_timeline: ("GET /2/users/:id/tweets", "timeline"),
+    user_mentions: ("GET /2/users/:id/mentions", "mentions"),
     user_by_id: ("GET /2/users/:id", "users"),
     tweets_by_ids: ("GET /2/tweets", "tweets"),
     tweet_by_id: ("GET /2/tweets/:id", "tweet"),

@@ -17,6 +17,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "timeline": (10_000, 900),
     "tweets": (3_500, 5_000),
     "tweet": (450, 900),
+    "mentions": (450, 300),
+    "search": (450, 300),
 }
 
 

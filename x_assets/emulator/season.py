@@ -26,6 +26,7 @@ class Season:
         self.rng = random.Random(seed)
         self.tweets_per_day = tweets_per_day
         self.appeal: dict[int, float] = {}  # post id -> its likes on its first day, the curve's scale
+        self.mention_rng = random.Random(seed * 31 + 5)  # its own: the posts above stay as they were
 
     def live_day(self, day_start_ms: int) -> list[Tweet]:
         """Create the day's posts, then give every post the engagement it gains over the day.
@@ -53,6 +54,12 @@ class Season:
                         tweet.like_count = tweet.retweet_count = tweet.reply_count = tweet.quote_count = 0
                         tweet.bookmark_count, tweet.impression_count = 0, 0
                     new.append(tweet)
+                author.tweets.sort(key=lambda t: t.id, reverse=True)
+            mentions = world.add_mentions(self.mention_rng, day_start_ms)
+            for tweet in mentions:
+                tweet.like_count = tweet.retweet_count = tweet.reply_count = tweet.quote_count = 0
+                tweet.bookmark_count, tweet.impression_count = 0, 0
+            for author in world.mention_authors:
                 author.tweets.sort(key=lambda t: t.id, reverse=True)
             for account in world.accounts.values():
                 if account.listed and account.state != SUSPENDED:

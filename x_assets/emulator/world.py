@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 TWITTER_EPOCH_MS = 1288834974657
 TIMELINE_CAP = 3200
+MENTIONS_CAP = 800  # X serves only an account's 800 most recent mentions
 DAY_MS = 86_400_000
 
 ACTIVE = "active"
@@ -96,6 +97,7 @@ class Tweet:
     quote_count: int = 0
     bookmark_count: int | None = 0
     impression_count: int | None = 0
+    mentions: tuple[int, ...] = ()  # ids of the accounts the text @mentions
 
     @property
     def retweeted_id(self) -> int | None:
@@ -136,6 +138,7 @@ class WorldSpec:
     tweets_per_day: float = 3.0
     now_ms: int | None = None  # fixed clock for tests; None means the wall clock
     special_accounts: bool = True
+    mentions_per_day: float = 2.0  # posts by outsiders @mentioning each of the first ten accounts
 
 
 class World:
@@ -246,6 +249,31 @@ class World:
         for account in self.accounts.values():
             account.tweets.sort(key=lambda t: t.id, reverse=True)
         self._add_orphan_retweet(rng, regular[0] if regular else None, start)
+        # Mentions by outsiders, from an RNG of their own so the posts above stay as they were.
+        self.mention_authors = outside
+        self.mentioned = regular[: len(DEMO_HANDLES)] + [a for a in specials if a.state == CAPPED]
+        mention_rng = random.Random(spec.seed * 7919 + 1)
+        for day in range(spec.days + 1):
+            self.add_mentions(mention_rng, start + day * DAY_MS)
+        for account in self.accounts.values():
+            account.tweets.sort(key=lambda t: t.id, reverse=True)
+
+    def add_mentions(self, rng: random.Random, day_start: int) -> list[Tweet]:
+        """A day of posts by outside accounts that @mention listed ones (their authors' lists are left
+        for the caller to sort). The capped account gets more than the 800 most recent X serves."""
+        new = []
+        for target in self.mentioned:
+            capped = target.state == CAPPED
+            rate = MENTIONS_CAP * 1.5 / (self.spec.days + 1) if capped else self.spec.mentions_per_day
+            for _ in range(_poisson_like(rng, rate)):
+                author = rng.choice(self.mention_authors)
+                ms = day_start + rng.randint(0, DAY_MS // 1000 - 1) * 1000
+                lang, phrase = rng.choice(PHRASES)
+                tweet = self._make_tweet(rng, author, ms, "original", [])
+                tweet.text, tweet.lang, tweet.note_text = f"@{target.username} {phrase}", lang, None
+                tweet.mentions = (target.id,)
+                new.append(tweet)
+        return new
 
     def _make_original(self, rng: random.Random, author: Account, ms: int) -> Tweet:
         return self._make_tweet(rng, author, ms, "original", [])
@@ -293,6 +321,11 @@ class World:
             conversation_id=conversation,
             note_text=note,
         )
+        # a reply starts with its parent's @handle, a retweet with "RT @original's author"
+        mentioned = [reply_to_user] if reply_to_user is not None else []
+        if kind == "retweet" and refs[0][1] in self.tweets:
+            mentioned.append(self.tweets[refs[0][1]].author_id)
+        tweet.mentions = tuple(m for m in dict.fromkeys(mentioned) if m != author.id)
         if kind != "retweet":
             scale = max(1, author.followers_count // 2000)
             tweet.like_count = rng.randint(0, 40) * scale
@@ -333,6 +366,12 @@ class World:
         # tweets are newest first; skip the ones whose time has not come yet
         first_visible = bisect_left(tweets, -now, key=lambda t: -t.created_ms)
         return tweets[first_visible:]
+
+    def mentions_of(self, account: Account) -> list[Tweet]:
+        """Posts of others that @mention the account and exist by now, newest first."""
+        now = self.now_ms()
+        found = [t for t in self.tweets.values() if account.id in t.mentions and t.created_ms <= now]
+        return sorted(found, key=lambda t: t.id, reverse=True)
 
     def tweet_count(self, account: Account) -> int:
         return account.older_tweet_count + len(self.visible_tweets(account))

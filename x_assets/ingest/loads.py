@@ -94,9 +94,11 @@ class LoadResult:
     def failed(self) -> list[AccountState]:
         return [s for s in self.states if s.status == FAILED]
 
+    author_reads: int = 0  # users in answers' includes (a mention's author): billed as user reads
+
     @property
     def user_reads(self) -> int:
-        return sum(s.user is not None for s in self.states)
+        return sum(s.user is not None for s in self.states) + self.author_reads
 
     @property
     def estimated_usd(self) -> float:

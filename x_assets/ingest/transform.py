@@ -9,7 +9,13 @@ from typing import Any
 
 import polars as pl
 
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, PRIVATE_METRIC_COLUMNS, TWEET_INSIGHTS_TABLE, UTC_TS
+from ..warehouse.tables import (
+    ACCOUNT_INSIGHTS_TABLE,
+    MENTIONS_INSIGHTS_TABLE,
+    PRIVATE_METRIC_COLUMNS,
+    TWEET_INSIGHTS_TABLE,
+    UTC_TS,
+)
 from ..x_api.payloads import METRICS
 
 API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -110,6 +116,38 @@ def private_frame(posts: list[dict[str, Any]]) -> pl.DataFrame:
         for p in posts
     ]
     return pl.DataFrame(rows, schema=schema)
+
+
+def mentions_frame(
+    data: pl.DataFrame, authors: pl.DataFrame, account_id: str, username: str, account_name: str
+) -> pl.DataFrame:
+    """mentions_insights rows: the posts that mention one account, with their authors' handles."""
+    if not data.height:
+        return MENTIONS_INSIGHTS_TABLE.empty_frame()
+    metric = pl.col("public_metrics").struct.field
+    created_at = pl.col("created_at").str.strptime(UTC_TS, API_TIME_FORMAT)
+    raw = data.unique("id", keep="first", maintain_order=True).with_columns(
+        pl.col("referenced_tweets").list.eval(pl.element().struct.field("type")).alias("types")
+    )
+    frame = raw.select(
+        created_at.dt.date().alias("created_date"),
+        pl.col("id").alias("tweet_id"),
+        pl.lit(account_id).alias("account_id"),
+        pl.lit(username).alias("username"),
+        pl.lit(account_name).alias("account_name"),
+        pl.col("author_id"),
+        created_at.alias("created_at"),
+        pl.coalesce(pl.col("note_tweet").struct.field("text"), pl.col("text")).alias("text"),
+        pl.col("lang"),
+        _referenced("retweeted").alias("is_retweet"),
+        _referenced("quoted").alias("is_quote"),
+        _referenced("replied_to").alias("is_reply"),
+        *(metric(m).alias(m) for m in METRICS),
+        pl.col("fetched_at"),
+    )
+    handles = authors.select(pl.col("id").alias("author_id"), pl.col("username").alias("author_username"))
+    frame = frame.join(handles, on="author_id", how="left", maintain_order="left")
+    return frame.select(MENTIONS_INSIGHTS_TABLE.column_names).cast(MENTIONS_INSIGHTS_TABLE.polars_schema())
 
 
 def accounts_frame(rows: list[dict[str, Any]], day: dt.date) -> pl.DataFrame:

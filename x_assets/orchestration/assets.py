@@ -10,9 +10,10 @@ import dagster as dg
 
 from ..constants import ACCOUNT_INSIGHTS, ACCOUNT_STATUS, ACCOUNTS_TAG, TWEET_INSIGHTS, TWEET_METRICS_HISTORY
 from ..ingest.loads import LoadResult, PastObservationError, load_account_insights, load_tweet_insights
+from ..ingest.mentions import load_mentions_insights
 from ..ingest.source import SourceConfigError
 from ..warehouse.store import DuplicateKeyError, Store, WarehouseError
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, Table
+from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, MENTIONS_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, Table
 from ..x_api.calls import XFatalError
 from .checks import CHECKS, CheckInput, check_specs, run_checks
 from .metadata import table_preview
@@ -213,8 +214,8 @@ def checks_of(
 
 
 @functools.cache  # one set of objects per source, however often the definitions are assembled
-def build_table_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
-    """One source's two tables, read from X: account_insights and tweet_insights."""
+def build_table_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition, dg.AssetsDefinition]:
+    """One source's tables read from X: account_insights, tweet_insights and mentions_insights."""
     names = shape.names
     resource_keys = {names.x_resource, names.warehouse_resource}
 
@@ -238,8 +239,17 @@ def build_table_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.Asse
         """One row per post, by UTC creation day: text, language, flags and engagement counts."""
         return _run(context, names, TWEET_INSIGHTS_TABLE, load_tweet_insights)
 
-    return account_insights, tweet_insights
+    @partitioned_asset(
+        **table_asset(shape, MENTIONS_INSIGHTS_TABLE, shape.days.posts),
+        check_specs=check_specs(names.key(MENTIONS_INSIGHTS_TABLE.name)),
+        required_resource_keys=resource_keys,
+    )
+    def mentions_insights(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Posts that @mention each account, by UTC creation day, with their authors (opt-in endpoint)."""
+        return _run(context, names, MENTIONS_INSIGHTS_TABLE, load_mentions_insights)
+
+    return account_insights, tweet_insights, mentions_insights
 
 
 # The project's default source, under the names it has always had.
-account_insights, tweet_insights = build_table_assets(DEFAULT_SHAPE)
+account_insights, tweet_insights, mentions_insights = build_table_assets(DEFAULT_SHAPE)

@@ -15,7 +15,14 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from ..constants import ACCOUNT_DAILY_GROWTH, ACCOUNT_INSIGHTS, ENGAGEMENT_BY_AGE, TWEET_ENGAGEMENT, TWEET_INSIGHTS
+from ..constants import (
+    ACCOUNT_DAILY_GROWTH,
+    ACCOUNT_INSIGHTS,
+    ENGAGEMENT_BY_AGE,
+    MENTIONS_INSIGHTS,
+    TWEET_ENGAGEMENT,
+    TWEET_INSIGHTS,
+)
 from ..ingest.harvest import INCOMPLETE, AccountState
 from ..reports.markdown import markdown_table
 from ..warehouse.store import duplicate_keys, frame
@@ -258,6 +265,17 @@ CHECKS: dict[str, tuple[Check, ...]] = {
             "+ quotes of the stored post.",
             ERROR,
             _engagement_disagrees_with_posts,
+        ),
+    ),
+    MENTIONS_INSIGHTS: (
+        _UNIQUE,
+        _NON_NEGATIVE,
+        _ACCOUNTED,
+        Check(
+            "complete_slices",
+            "No account's days were cut short (the 800 most recent mentions X serves, or the read budget).",
+            WARN,
+            _incomplete_slices,
         ),
     ),
     ENGAGEMENT_BY_AGE: (

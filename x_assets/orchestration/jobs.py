@@ -9,7 +9,14 @@ import dagster as dg
 if TYPE_CHECKING:  # the type define_asset_job returns; not exported at the top of dagster
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from ..constants import ACCOUNT_DAILY_GROWTH, ACCOUNT_INSIGHTS, ENGAGEMENT_BY_AGE, TWEET_ENGAGEMENT, TWEET_INSIGHTS
+from ..constants import (
+    ACCOUNT_DAILY_GROWTH,
+    ACCOUNT_INSIGHTS,
+    ENGAGEMENT_BY_AGE,
+    MENTIONS_INSIGHTS,
+    TWEET_ENGAGEMENT,
+    TWEET_INSIGHTS,
+)
 from .names import DEFAULT_SOURCE, SourceNames
 
 
@@ -34,10 +41,13 @@ def build_jobs(names: SourceNames) -> SourceJobs:
     posts = dg.define_asset_job(
         names.named("tweet_insights_job"),
         selection=dg.AssetSelection.assets(
-            names.key(TWEET_INSIGHTS), names.key(TWEET_ENGAGEMENT), names.key(ENGAGEMENT_BY_AGE)
+            names.key(TWEET_INSIGHTS),
+            names.key(TWEET_ENGAGEMENT),
+            names.key(ENGAGEMENT_BY_AGE),
+            names.key(MENTIONS_INSIGHTS),
         ),
         description="Load or re-read posts for a day or a range of days (each read kept in the metrics history), "
-        "then recompute their engagement and engagement by age.",
+        "then recompute their engagement and engagement by age; and the mentions of those days (when enabled).",
     )
     return SourceJobs(account_insights=snapshot, tweet_insights=posts)
 

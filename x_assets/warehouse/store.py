@@ -243,14 +243,16 @@ def write_rows(
             )
             if key_column is not None:
                 key = f'"{key_column}"'
+                # an incoming row outside the slices replaces its stored self: same key, same account
+                # (one post may mention two accounts: a row of the other stays)
                 uncovered = (
-                    f"SELECT i.{key} FROM {incoming} AS i WHERE NOT EXISTS (SELECT 1 FROM _slices AS s "
+                    f"SELECT i.account_id, i.{key} FROM {incoming} AS i WHERE NOT EXISTS (SELECT 1 FROM _slices AS s "
                     f'WHERE s.account_id = i.account_id AND i."{table.date_column}" BETWEEN s.first AND s.last)'
                     if incoming is not None
-                    else "SELECT NULL WHERE false"
+                    else "SELECT NULL, NULL WHERE false"
                 )
                 conn.execute(
-                    f"DELETE FROM {table.qualified} WHERE {key} IN ({uncovered}) "
+                    f"DELETE FROM {table.qualified} WHERE (account_id, {key}) IN ({uncovered}) "
                     f"OR {key} IN (SELECT unnest(?::VARCHAR[]))",
                     [list(delete_keys)],
                 )

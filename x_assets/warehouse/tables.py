@@ -14,6 +14,7 @@ from ..constants import (
     ACCOUNT_REGISTRY,
     ACCOUNT_STATUS,
     ENGAGEMENT_BY_AGE,
+    MENTIONS_INSIGHTS,
     SCHEMA,
     TWEET_ENGAGEMENT,
     TWEET_INSIGHTS,
@@ -153,6 +154,36 @@ TWEET_INSIGHTS_TABLE = Table(
     ),
 )
 
+MENTIONS_INSIGHTS_TABLE = Table(
+    name=MENTIONS_INSIGHTS,
+    date_column="created_date",
+    key=("account_id", "tweet_id"),
+    columns=(
+        _c("created_date", "DATE", "UTC day the mentioning post was created (the partition)."),
+        _c("tweet_id", "VARCHAR", "Id of the post that mentions the account."),
+        _c("account_id", "VARCHAR", "Stable numeric id of the configured account it mentions."),
+        _c("username", "VARCHAR", "That account's handle when read, without @."),
+        _c("account_name", "VARCHAR", "The name given in the source file, else the handle as X spells it."),
+        _c("author_id", "VARCHAR", "Numeric id of the post's author."),
+        _c("author_username", "VARCHAR", "The author's handle when read (billed by X as a user read)."),
+        *TWEET_INSIGHTS_TABLE.pick(
+            "created_at",
+            "text",
+            "lang",
+            "is_retweet",
+            "is_quote",
+            "is_reply",
+            "retweet_count",
+            "like_count",
+            "reply_count",
+            "quote_count",
+            "bookmark_count",
+            "impression_count",
+            "fetched_at",
+        ),
+    ),
+)
+
 ACCOUNT_STATUS_TABLE = Table(
     name=ACCOUNT_STATUS,
     date_column="date",
@@ -162,7 +193,7 @@ ACCOUNT_STATUS_TABLE = Table(
         _c("account_id", "VARCHAR", "Numeric account id; NULL when a handle could not be resolved."),
         _c("username", "VARCHAR", "Handle, as configured or as X spells it."),
         _c("account_name", "VARCHAR", "Name from the source file, else the handle."),
-        _c("endpoint", "VARCHAR", "account_insights or tweet_insights."),
+        _c("endpoint", "VARCHAR", "account_insights, tweet_insights or mentions_insights."),
         _c("status", "VARCHAR", "ok, protected, suspended, not_found, credentials_refused, failed or incomplete."),
         _c("detail", "VARCHAR", "What happened, in words."),
     ),
@@ -308,6 +339,7 @@ def markdown_reference() -> str:
         TWEET_INSIGHTS_TABLE,
         ACCOUNT_STATUS_TABLE,
         TWEET_METRICS_HISTORY_TABLE,
+        MENTIONS_INSIGHTS_TABLE,
         ACCOUNT_DAILY_GROWTH_TABLE,
         TWEET_ENGAGEMENT_TABLE,
         ENGAGEMENT_BY_AGE_TABLE,

@@ -34,6 +34,8 @@ class RateLimitState:
 
 ROUTES = (
     (re.compile(r"^/2/users/[^/]+/tweets$"), "GET /2/users/:id/tweets"),
+    (re.compile(r"^/2/users/[^/]+/mentions$"), "GET /2/users/:id/mentions"),
+    (re.compile(r"^/2/tweets/search/recent$"), "GET /2/tweets/search/recent"),
     (re.compile(r"^/2/users/by$"), "GET /2/users/by"),
     (re.compile(r"^/2/users$"), "GET /2/users"),
     (re.compile(r"^/2/tweets$"), "GET /2/tweets"),

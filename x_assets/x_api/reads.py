@@ -198,6 +198,48 @@ def private_metrics(caller: Caller, client: XClient, ids: list[str], label: str)
     return posts
 
 
+MENTION_FIELDS = [*TWEET_FIELDS]  # author_id included: the author's handle comes from includes.users
+MENTION_EXPANSIONS = ["author_id"]
+
+
+def mention_pages(
+    caller: Caller,
+    client: XClient,
+    account_id: str,
+    label: str,
+    start: dt.datetime,
+    since_id: str | None = None,
+    budget: ReadBudget | None = None,
+) -> Iterator[Page]:
+    """Pages of the posts that mention the account, from start (or after since_id) up to now, newest
+    first. Always up to now: X serves only the 800 most recent mentions, so the count read up to now
+    is what tells whether the window's start was still within reach."""
+    budget = budget or ReadBudget(None)
+    token: str | None = None
+    page_no = 0
+    while True:
+        page_no += 1
+        size = budget.take(PAGE_SIZE, at_least=MIN_PAGE, label=label)
+        request = partial(
+            client.tweepy_client.get_users_mentions,
+            account_id,
+            max_results=size,
+            start_time=None if since_id else max(start, EARLIEST_START),
+            since_id=since_id,
+            pagination_token=token,
+            tweet_fields=MENTION_FIELDS,
+            expansions=MENTION_EXPANSIONS,
+            user_fields=["username"],
+            user_auth=client.user_auth,
+        )
+        what = f"{label}: reading mentions (page {page_no})"
+        page = _budgeted(caller, client, "GET /2/users/:id/mentions", what, request, budget, size)
+        yield page
+        token = page.next_token
+        if not token or not page.count:
+            return
+
+
 def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: str, before: dt.datetime) -> bool:
     """Does the timeline still reach posts older than `before`? (The 3,200-post horizon.)"""
     request = partial(

@@ -1,0 +1,221 @@
+"""mentions_insights: the posts that @mention each configured account, by UTC creation day.
+
+X serves only an account's 800 most recent mentions. Each read goes from the window's first day
+(or the newest stored mention) up to now, so the count read tells whether the window's start was
+still within reach; days beyond it are written as far as they could be read and marked incomplete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ..constants import MENTIONS_INSIGHTS
+from ..log import Log
+from ..warehouse.store import Slice, Store, ensure_table
+from ..warehouse.tables import ACCOUNT_STATUS_TABLE, MENTIONS_INSIGHTS_TABLE
+from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
+from ..x_api.payloads import Page, authors_of, created_days, posts_of
+from ..x_api.reads import BudgetExhaustedError, ReadBudget, mention_pages
+from .harvest import BUDGET_REASON, FAILED, OK, PROTECTED, REFUSED, AccountState, _error_status, days_in, is_owned
+from .loads import LoadResult, Write, _caller, _explained, _open, _write, status_frame, warn_unreadable
+from .session import DEFAULT_SCOPE, XSession
+from .settings import RunSettings
+from .transform import mentions_frame
+
+MENTIONS_HORIZON = 800
+MENTIONS_HORIZON_REASON = "beyond the 800 most recent mentions X lets an account's mentions reach"
+
+
+@dataclass
+class MentionsOutcome:
+    rows: pl.DataFrame
+    slice: Slice | None = None
+    read_ids: pl.Series = field(default_factory=lambda: pl.Series("id", [], dtype=pl.String))
+    author_ids: list[str] = field(default_factory=list)
+    owned: bool = False
+    pages: int = 0
+    incomplete_days: list[dt.date] = field(default_factory=list)
+    incomplete_reason: str = ""
+
+
+def _stored_newest(store: Store, log: Log, ids: list[str], first: dt.date, last: dt.date) -> dict[str, str]:
+    """For the 'ages' policy: the newest stored mention of each account whose every window day was
+    read completely ('ok'); an account with any other day is read from the window's start again."""
+    table, statuses = store.table(MENTIONS_INSIGHTS_TABLE), store.table(ACCOUNT_STATUS_TABLE)
+    with store.connect(log) as conn:
+        ensure_table(conn, table, {})
+        ensure_table(conn, statuses, {})
+        rows = conn.execute(
+            f"SELECT account_id, max(tweet_id::UBIGINT)::VARCHAR FROM {table.qualified} "
+            "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date >= ? GROUP BY 1 "
+            f"HAVING (SELECT count(DISTINCT s.date) FROM {statuses.qualified} AS s WHERE s.account_id = "
+            f"{table.qualified}.account_id AND s.endpoint = ? AND s.status = ? AND s.date BETWEEN ? AND ?) = ?",
+            [ids, first, MENTIONS_INSIGHTS, OK, first, last, (last - first).days + 1],
+        ).fetchall()
+    return dict(rows)
+
+
+def read_mentions(
+    session: XSession,
+    settings: RunSettings,
+    state: AccountState,
+    first: dt.date,
+    last: dt.date,
+    budget: ReadBudget,
+    since_id: str | None,
+    caller: Caller,
+) -> MentionsOutcome:
+    """One account's mentions of days first..last (with since_id: only the newer ones)."""
+    assert state.account_id is not None
+    client = session.client_for(state.spec)
+    start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+    pages: list[Page] = []
+    budget_stopped = False
+    try:
+        for page in mention_pages(caller, client, state.account_id, state.label, start, since_id, budget):
+            if not page.count and page.errors and not pages:
+                state.fail(*_error_status(page.errors[0]))
+                return MentionsOutcome(MENTIONS_INSIGHTS_TABLE.empty_frame())
+            pages.append(page)
+    except BudgetExhaustedError:
+        budget_stopped = True
+    data, _ = posts_of(pages)
+    read_ids = data.get_column("id")
+    day = pl.col("created_at").str.slice(0, 10)
+    in_window = data.filter(day.is_between(pl.lit(first.isoformat()), pl.lit(last.isoformat())))
+    rows = mentions_frame(in_window, authors_of(pages), state.account_id, state.display_username, state.account_name)
+    outcome = MentionsOutcome(
+        rows,
+        read_ids=read_ids,
+        author_ids=[u for p in pages for u in p.user_ids],
+        owned=is_owned(client, state),
+        pages=len(pages),
+    )
+    cut = sum(p.count for p in pages) >= MENTIONS_HORIZON
+    if not (cut or budget_stopped):
+        if since_id is None:
+            outcome.slice = Slice(state.account_id, first, last)
+        return outcome
+    # Mentions come newest first: the days after the oldest one read are complete, that day only partly.
+    oldest = dt.date.fromisoformat(str(data.select(day.min()).item())) if data.height else None
+    complete_from = oldest + dt.timedelta(days=1) if oldest else last + dt.timedelta(days=1)
+    if since_id is None and complete_from <= last:
+        outcome.slice = Slice(state.account_id, complete_from, last)
+    outcome.incomplete_days = [d for d in days_in(first, last) if d < complete_from]
+    outcome.incomplete_reason = BUDGET_REASON if budget_stopped else MENTIONS_HORIZON_REASON
+    return outcome
+
+
+def load_mentions_insights(
+    session: XSession,
+    settings: RunSettings,
+    store: Store,
+    first: dt.date,
+    last: dt.date,
+    log: Log,
+    only: Sequence[str] | None = None,
+) -> LoadResult:
+    """Every account's mentions created on days first..last, each account read once."""
+    with _explained(session, store, log, only, first, last, MENTIONS_INSIGHTS):
+        return _load(session, settings, store, first, last, log, only)
+
+
+def _load(
+    session: XSession,
+    settings: RunSettings,
+    store: Store,
+    first: dt.date,
+    last: dt.date,
+    log: Log,
+    only: Sequence[str] | None,
+) -> LoadResult:
+    caller = _caller(settings, log)
+    states, first_resolutions = _open(session, store, log, only, caller)
+    budget = ReadBudget(settings.max_post_reads)
+    # a protected account's mentions are others' public posts: readable like anyone's
+    readable = [s for s in states if s.account_id is not None and s.status in (OK, PROTECTED)]
+    for state in readable:
+        state.status, state.detail = OK, ""
+    ids = [s.account_id or "" for s in readable]
+    newest = _stored_newest(store, log, ids, first, last) if settings.refresh_policy == "ages" else {}
+
+    def read_one(state: AccountState) -> MentionsOutcome | None:
+        try:
+            since_id = newest.get(state.account_id or "")
+            return read_mentions(session, settings, state, first, last, budget, since_id, caller)
+        except XCredentialsRefusedError as exc:
+            if session.client_for(state.spec).scope.label == DEFAULT_SCOPE:
+                raise
+            state.fail(REFUSED, str(exc))
+        except XTransientError as exc:
+            state.fail(FAILED, str(exc))
+            log.warning(f"{state.label}: failed after retries; its stored rows are kept: {exc}")
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.max_workers), thread_name_prefix="x-mentions") as pool:
+        try:
+            outcomes = list(pool.map(read_one, readable))
+        except BaseException:
+            caller.stop()
+            raise
+    done = [(s, o) for s, o in zip(readable, outcomes, strict=True) if o is not None and s.status == OK]
+    incomplete = {}
+    for state, outcome in done:
+        if outcome.incomplete_days:
+            incomplete[state.spec.key] = (outcome.incomplete_days, outcome.incomplete_reason)
+            log.warning(
+                f"{state.label}: mentions of {outcome.incomplete_days[0]}..{outcome.incomplete_days[-1]}: "
+                f"{outcome.incomplete_reason}; loaded what could be read, days marked incomplete"
+            )
+    rows = [o.rows for _, o in done if o.rows.height]
+    write = Write(
+        table=store.table(MENTIONS_INSIGHTS_TABLE),
+        status_table=store.table(ACCOUNT_STATUS_TABLE),
+        rows=pl.concat(rows) if rows else MENTIONS_INSIGHTS_TABLE.empty_frame(),
+        days=(first, last),
+        slices=[o.slice for _, o in done if o.slice is not None],
+        statuses=status_frame(states, days_in(first, last), MENTIONS_INSIGHTS, incomplete),
+        endpoint=MENTIONS_INSIGHTS,
+        first_resolutions=first_resolutions,
+        key_column="tweet_id",
+    )
+    written = _write(store, log, session, write)
+    warn_unreadable(states, log)
+    # X bills a post (and a user) once a UTC day; an account's own mentions read as itself are owned reads
+    owned = _unique([o.read_ids for _, o in done if o.owned])
+    read = _unique([o.read_ids for _, o in done if not o.owned])
+    read = read.filter(~read.is_in(owned.implode()))
+    authors = {a for _, o in done for a in o.author_ids}
+    result = LoadResult(
+        MENTIONS_INSIGHTS,
+        (first, last),
+        states,
+        written,
+        caller.stats,
+        settings.post_read_usd,
+        settings.user_read_usd,
+        post_reads=read.len(),
+        rows_per_day=write.rows_per_day,
+        post_reads_per_day=dict(created_days(read).clip(first, last).value_counts().iter_rows()),
+        owned_reads=owned.len(),
+        owned_usd=settings.owned_read_usd,
+        owned_reads_per_day=dict(created_days(owned).clip(first, last).value_counts().iter_rows()),
+        incomplete={k: v[0] for k, v in incomplete.items()},
+        preview=write.rows.head(5) if isinstance(write.rows, pl.DataFrame) else None,
+        author_reads=len(authors),
+    )
+    log.info(
+        f"mentions_insights {first}..{last}: {written} mention(s) of {len(done)} of {len(states)} account(s), "
+        f"{sum(caller.stats.requests.values())} request(s), {result.post_reads + result.owned_reads} post read(s), "
+        f"{result.user_reads} user read(s), about ${result.estimated_usd:,.3f} at the configured prices"
+    )
+    return result
+
+
+def _unique(series: list[pl.Series]) -> pl.Series:
+    return pl.concat(series).unique() if series else pl.Series("id", [], pl.String)
