@@ -22,6 +22,7 @@ from x_assets.warehouse.tables import (
     ACCOUNT_STATUS_TABLE,
     ENGAGEMENT_BY_AGE_TABLE,
     MENTIONS_INSIGHTS_TABLE,
+    SEARCH_INSIGHTS_TABLE,
     TWEET_ENGAGEMENT_TABLE,
     TWEET_INSIGHTS_TABLE,
 )
@@ -51,6 +52,7 @@ def test_every_asset_explains_itself() -> None:
             TWEET_ENGAGEMENT_TABLE,
             ENGAGEMENT_BY_AGE_TABLE,
             MENTIONS_INSIGHTS_TABLE,
+            SEARCH_INSIGHTS_TABLE,
         )
     }
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {*tables, *SIDE_TABLES}
@@ -80,7 +82,7 @@ def test_every_asset_explains_itself() -> None:
 
 
 SIDE_TABLES = {
-    "account_status": {"account_insights", "tweet_insights", "mentions_insights"},
+    "account_status": {"account_insights", "tweet_insights", "mentions_insights", "search_insights"},
     "account_registry": {"account_insights", "tweet_insights", "mentions_insights"},
     "top_tweets_weekly": {"tweet_engagement"},
     "tweet_metrics_history": {"tweet_insights"},

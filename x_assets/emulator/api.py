@@ -9,8 +9,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..x_api.query import QueryError, parse_query
 from . import shapes
 from .auth import Credential
+from .search import matches
 from .world import MENTIONS_CAP, SUSPENDED, TIMELINE_CAP, Account, Tweet, World
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -415,6 +417,69 @@ def user_mentions(req: Request, user_id: str) -> Reply:
     return _serve_page(req, reply, reachable, q)
 
 
+SEARCH_PARAMS = (
+    "query",
+    "max_results",
+    "next_token",
+    "pagination_token",
+    "start_time",
+    "end_time",
+    "since_id",
+    "until_id",
+    "sort_order",
+    *FIELD_PARAMS,
+)
+RECENT_DAYS = 7
+
+
+def search_recent(req: Request) -> Reply:
+    """Recent search: public posts of the last 7 days matching X's query language, newest first."""
+    check_params(req.params, SEARCH_PARAMS)
+    reply = Reply(200, {}, "GET /2/tweets/search/recent", "search")
+    query = req.params.get("query", "")
+    if not query:
+        raise InvalidRequestError("query", "", "The `query` query parameter can not be empty")
+    try:
+        node = parse_query(query)
+    except QueryError as exc:
+        raise InvalidRequestError("query", query, str(exc)) from None
+    q = _page_query(req, lowest=10)
+    now = req.world.now_ms()
+    earliest = now - RECENT_DAYS * 86_400_000
+    if q.start_ms is not None and q.start_ms < earliest - 60_000:  # a minute's grace for the client's clock
+        moment = dt.datetime.fromtimestamp(earliest / 1000, tz=dt.UTC)
+        raise InvalidRequestError(
+            "start_time",
+            req.params["start_time"],
+            f"Invalid 'start_time':'{req.params['start_time']}'. 'start_time' must be on or after "
+            f"{moment:%Y-%m-%dT%H:%MZ}",
+        )
+    if q.end_ms is not None and q.end_ms > now - 10_000:
+        raise InvalidRequestError(
+            "end_time",
+            req.params["end_time"],
+            f"Invalid 'end_time':'{req.params['end_time']}'. 'end_time' must be a minimum of 10 seconds prior "
+            "to the request time.",
+        )
+    order = req.params.get("sort_order", "recency")
+    if order not in ("recency", "relevancy"):
+        raise InvalidRequestError(
+            "sort_order", order, f"The `sort_order` query parameter value [{order}] is not one of [recency,relevancy]"
+        )
+    req.private_fields()  # others' posts: refused under app-only auth
+    world = req.world
+    found = [
+        t
+        for t in world.tweets.values()
+        if earliest <= t.created_ms <= now
+        and world.accounts[t.author_id].state != SUSPENDED
+        and not world.accounts[t.author_id].is_protected
+        and matches(world, node, t)
+    ]
+    found.sort(key=lambda t: t.id, reverse=True)
+    return _serve_page(req, reply, found, q, previous=False)
+
+
 def _tweet_lookup(req: Request, ids: list[str], parameter: str, route: str, group: str, single: bool) -> Reply:
     reply = Reply(200, {}, route, group)
     req.private_fields()  # refused before reading anything
@@ -463,6 +528,7 @@ ROUTES: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"^/2/users/([^/]+)/tweets$"), user_timeline),
     (re.compile(r"^/2/users/([^/]+)/mentions$"), user_mentions),
     (re.compile(r"^/2/users/([^/]+)$"), user_by_id),
+    (re.compile(r"^/2/tweets/search/recent$"), search_recent),
     (re.compile(r"^/2/tweets$"), tweets_by_ids),
     (re.compile(r"^/2/tweets/([^/]+)$"), tweet_by_id),
 ]
@@ -475,6 +541,7 @@ ROUTE_GROUPS = {
     user_mentions: ("GET /2/users/:id/mentions", "mentions"),
     user_by_id: ("GET /2/users/:id", "users"),
     tweets_by_ids: ("GET /2/tweets", "tweets"),
+    search_recent: ("GET /2/tweets/search/recent", "search"),
     tweet_by_id: ("GET /2/tweets/:id", "tweet"),
 }
 

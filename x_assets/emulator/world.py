@@ -60,6 +60,8 @@ PHRASES = [
     ("und", "https://t.co/x4Mpl3Lnk"),
 ]
 
+MENTION_TAGS = ("", "", " #launch", " #release", " $ACME", " #launch $ACME")
+
 LONG_SENTENCE = (
     "This is a long post written to go past the classic limit, so the API keeps "
     "the first part in text and the whole of it in note_tweet. "
@@ -269,8 +271,9 @@ class World:
                 author = rng.choice(self.mention_authors)
                 ms = day_start + rng.randint(0, DAY_MS // 1000 - 1) * 1000
                 lang, phrase = rng.choice(PHRASES)
+                tags = rng.choice(MENTION_TAGS)  # for search: hashtags and cashtags to find
                 tweet = self._make_tweet(rng, author, ms, "original", [])
-                tweet.text, tweet.lang, tweet.note_text = f"@{target.username} {phrase}", lang, None
+                tweet.text, tweet.lang, tweet.note_text = f"@{target.username} {phrase}{tags}", lang, None
                 tweet.mentions = (target.id,)
                 new.append(tweet)
         return new

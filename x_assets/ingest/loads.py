@@ -95,6 +95,7 @@ class LoadResult:
         return [s for s in self.states if s.status == FAILED]
 
     author_reads: int = 0  # users in answers' includes (a mention's author): billed as user reads
+    other_failures: list[str] = field(default_factory=list)  # failed besides accounts: search queries
 
     @property
     def user_reads(self) -> int:

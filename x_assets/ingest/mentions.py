@@ -25,7 +25,7 @@ from .harvest import BUDGET_REASON, FAILED, OK, PROTECTED, REFUSED, AccountState
 from .loads import LoadResult, Write, _caller, _explained, _open, _write, status_frame, warn_unreadable
 from .session import DEFAULT_SCOPE, XSession
 from .settings import RunSettings
-from .transform import mentions_frame
+from .transform import others_posts_frame
 
 MENTIONS_HORIZON = 800
 MENTIONS_HORIZON_REASON = "beyond the 800 most recent mentions X lets an account's mentions reach"
@@ -88,7 +88,14 @@ def read_mentions(
     read_ids = data.get_column("id")
     day = pl.col("created_at").str.slice(0, 10)
     in_window = data.filter(day.is_between(pl.lit(first.isoformat()), pl.lit(last.isoformat())))
-    rows = mentions_frame(in_window, authors_of(pages), state.account_id, state.display_username, state.account_name)
+    rows = others_posts_frame(
+        in_window,
+        authors_of(pages),
+        MENTIONS_INSIGHTS_TABLE,
+        account_id=state.account_id,
+        username=state.display_username,
+        account_name=state.account_name,
+    )
     outcome = MentionsOutcome(
         rows,
         read_ids=read_ids,

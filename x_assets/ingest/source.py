@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from ..constants import DEFAULT_ENDPOINTS, ENDPOINTS
+from ..constants import DEFAULT_ENDPOINTS, ENDPOINTS, SEARCH_INSIGHTS
+from ..x_api.query import QueryError, parse_query
 
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 MAX_ID = 2**63 - 1  # X ids are 64-bit snowflakes: at most 19 digits
@@ -25,7 +26,9 @@ COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 BEARER_KEYS = ("bearer_token",)
 OAUTH1_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 ACCOUNT_KEYS = frozenset({"username", "id", "name", "credentials"})
-TOP_KEYS = frozenset({"accounts", "credentials", "default_schema", "endpoints"})
+TOP_KEYS = frozenset({"accounts", "credentials", "default_schema", "endpoints", "queries"})
+QUERY_KEYS = frozenset({"name", "query"})
+QUERY_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 class SourceConfigError(ValueError):
@@ -107,12 +110,21 @@ class AccountSpec:
 
 
 @dataclass(frozen=True)
+class QuerySpec:
+    """A recent-search query the source watches: its rows in search_insights carry its name."""
+
+    name: str
+    query: str
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     path: str
     accounts: tuple[AccountSpec, ...]
     default_schema: dict[str, Any] = field(default_factory=dict)
     endpoints: tuple[str, ...] = DEFAULT_ENDPOINTS
     credentials: CredentialRefs | None = None  # the source's own default credentials; else the X_* variables
+    queries: tuple[QuerySpec, ...] = ()
 
 
 def load_source(
@@ -152,6 +164,9 @@ def parse_source(
     credentials = _parse_credentials(raw.get("credentials"), "credentials", problems, check_env)
     default_schema = _parse_default_schema(raw.get("default_schema"), reserved_columns, problems)
     endpoints = _parse_endpoints(raw.get("endpoints"), problems)
+    queries = _parse_queries(raw.get("queries"), problems)
+    if SEARCH_INSIGHTS in endpoints and not queries and "queries" not in raw:
+        problems.append(f"endpoints: {SEARCH_INSIGHTS} needs a 'queries' list (each with a name and an X query)")
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
         more = len(problems) - len(shown)
@@ -163,6 +178,7 @@ def parse_source(
         default_schema=default_schema,
         endpoints=endpoints,
         credentials=credentials,
+        queries=tuple(queries),
     )
 
 
@@ -300,6 +316,43 @@ def _parse_endpoints(raw: Any, problems: list[str]) -> tuple[str, ...]:
         if value not in ENDPOINTS:
             problems.append(f"endpoints: unknown endpoint {excerpt(value)} (expected: {', '.join(ENDPOINTS)})")
     return tuple(v for v in ENDPOINTS if v in raw)
+
+
+def _parse_queries(raw: Any, problems: list[str]) -> list[QuerySpec]:
+    """Each query checked as X's recent search would check it, so a bad one fails here, by name."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not raw:
+        problems.append("queries must be a non-empty list of mappings with 'name' and 'query'")
+        return []
+    queries: list[QuerySpec] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(raw):
+        where = f"queries[{i}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: expected a mapping with 'name' and 'query', got {excerpt(entry)}")
+            continue
+        name, query = entry.get("name"), entry.get("query")
+        where = f"queries[{i}] ({str(name)[:EXCERPT_CHARS]})" if name is not None else where
+        for key in sorted(map(str, set(entry) - QUERY_KEYS)):
+            problems.append(f"{where}: unknown key {excerpt(key)} (expected: name, query)")
+        if not (isinstance(name, str) and QUERY_NAME_RE.match(name)):
+            problems.append(f"{where}: name {excerpt(name)} must be 1 to 40 lowercase letters, digits or underscores")
+            continue
+        if name in seen:
+            problems.append(f"{where}: duplicate name of queries[{seen[name]}]")
+            continue
+        seen[name] = i
+        if not isinstance(query, str):
+            problems.append(f"{where}: query must be a string, e.g. query: '#launch -is:retweet lang:en'")
+            continue
+        try:
+            parse_query(query)
+        except QueryError as exc:
+            problems.append(f"{where}: X would refuse the query {excerpt(query)}: {exc}")
+            continue
+        queries.append(QuerySpec(name, query))
+    return queries
 
 
 def twin_problems(source: SourceConfig, ids: dict[str, str]) -> list[str]:

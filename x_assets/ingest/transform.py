@@ -11,10 +11,10 @@ import polars as pl
 
 from ..warehouse.tables import (
     ACCOUNT_INSIGHTS_TABLE,
-    MENTIONS_INSIGHTS_TABLE,
     PRIVATE_METRIC_COLUMNS,
     TWEET_INSIGHTS_TABLE,
     UTC_TS,
+    Table,
 )
 from ..x_api.payloads import METRICS
 
@@ -118,12 +118,11 @@ def private_frame(posts: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-def mentions_frame(
-    data: pl.DataFrame, authors: pl.DataFrame, account_id: str, username: str, account_name: str
-) -> pl.DataFrame:
-    """mentions_insights rows: the posts that mention one account, with their authors' handles."""
+def others_posts_frame(data: pl.DataFrame, authors: pl.DataFrame, table: Table, **constants: str) -> pl.DataFrame:
+    """Rows of posts by others (mentions_insights, search_insights) with their authors' handles;
+    constants: the columns that say what the posts were read for (the account, or the query)."""
     if not data.height:
-        return MENTIONS_INSIGHTS_TABLE.empty_frame()
+        return table.empty_frame()
     metric = pl.col("public_metrics").struct.field
     created_at = pl.col("created_at").str.strptime(UTC_TS, API_TIME_FORMAT)
     raw = data.unique("id", keep="first", maintain_order=True).with_columns(
@@ -132,9 +131,7 @@ def mentions_frame(
     frame = raw.select(
         created_at.dt.date().alias("created_date"),
         pl.col("id").alias("tweet_id"),
-        pl.lit(account_id).alias("account_id"),
-        pl.lit(username).alias("username"),
-        pl.lit(account_name).alias("account_name"),
+        *(pl.lit(value, pl.String).alias(name) for name, value in constants.items()),
         pl.col("author_id"),
         created_at.alias("created_at"),
         pl.coalesce(pl.col("note_tweet").struct.field("text"), pl.col("text")).alias("text"),
@@ -147,7 +144,7 @@ def mentions_frame(
     )
     handles = authors.select(pl.col("id").alias("author_id"), pl.col("username").alias("author_username"))
     frame = frame.join(handles, on="author_id", how="left", maintain_order="left")
-    return frame.select(MENTIONS_INSIGHTS_TABLE.column_names).cast(MENTIONS_INSIGHTS_TABLE.polars_schema())
+    return frame.select(table.column_names).cast(table.polars_schema())
 
 
 def accounts_frame(rows: list[dict[str, Any]], day: dt.date) -> pl.DataFrame:

@@ -11,9 +11,16 @@ import dagster as dg
 from ..constants import ACCOUNT_INSIGHTS, ACCOUNT_STATUS, ACCOUNTS_TAG, TWEET_INSIGHTS, TWEET_METRICS_HISTORY
 from ..ingest.loads import LoadResult, PastObservationError, load_account_insights, load_tweet_insights
 from ..ingest.mentions import load_mentions_insights
+from ..ingest.search import load_search_insights
 from ..ingest.source import SourceConfigError
 from ..warehouse.store import DuplicateKeyError, Store, WarehouseError
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, MENTIONS_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, Table
+from ..warehouse.tables import (
+    ACCOUNT_INSIGHTS_TABLE,
+    MENTIONS_INSIGHTS_TABLE,
+    SEARCH_INSIGHTS_TABLE,
+    TWEET_INSIGHTS_TABLE,
+    Table,
+)
 from ..x_api.calls import XFatalError
 from .checks import CHECKS, CheckInput, check_specs, run_checks
 from .metadata import table_preview
@@ -110,11 +117,11 @@ def _run(
     report_side_table(context, names.key(ACCOUNT_STATUS), what)
     if result.observations is not None:
         report_side_table(context, names.key(TWEET_METRICS_HISTORY), f"{what}: {result.observations} observation(s)")
-    if result.failed:
-        failed = ", ".join(f"{s.label} ({s.detail})" for s in result.failed)
+    failed = [f"{s.label} ({s.detail})" for s in result.failed] + result.other_failures
+    if failed:
         raise dg.Failure(
-            description=f"{endpoint}: {len(result.failed)} account(s) failed after retries: {failed}. "
-            "The other accounts were written; the failed accounts' stored rows were kept.",
+            description=f"{endpoint}: {len(failed)} failed after retries: {', '.join(failed)}. "
+            "The others were written; the failed ones' stored rows were kept.",
             metadata=metadata,
         )
     return dg.MaterializeResult(
@@ -214,8 +221,9 @@ def checks_of(
 
 
 @functools.cache  # one set of objects per source, however often the definitions are assembled
-def build_table_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition, dg.AssetsDefinition]:
-    """One source's tables read from X: account_insights, tweet_insights and mentions_insights."""
+def build_table_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, ...]:
+    """One source's tables read from X: account_insights, tweet_insights, mentions_insights and
+    search_insights (the last two opt-in through the source file's endpoints)."""
     names = shape.names
     resource_keys = {names.x_resource, names.warehouse_resource}
 
@@ -248,8 +256,17 @@ def build_table_assets(shape: SourceShape) -> tuple[dg.AssetsDefinition, dg.Asse
         """Posts that @mention each account, by UTC creation day, with their authors (opt-in endpoint)."""
         return _run(context, names, MENTIONS_INSIGHTS_TABLE, load_mentions_insights)
 
-    return account_insights, tweet_insights, mentions_insights
+    @partitioned_asset(
+        **table_asset(shape, SEARCH_INSIGHTS_TABLE, shape.days.posts),
+        check_specs=check_specs(names.key(SEARCH_INSIGHTS_TABLE.name)),
+        required_resource_keys=resource_keys,
+    )
+    def search_insights(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Posts matching each of the source file's queries, by UTC creation day (last 7 days; opt-in)."""
+        return _run(context, names, SEARCH_INSIGHTS_TABLE, load_search_insights)
+
+    return account_insights, tweet_insights, mentions_insights, search_insights
 
 
 # The project's default source, under the names it has always had.
-account_insights, tweet_insights, mentions_insights = build_table_assets(DEFAULT_SHAPE)
+account_insights, tweet_insights, mentions_insights, search_insights = build_table_assets(DEFAULT_SHAPE)

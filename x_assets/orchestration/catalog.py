@@ -8,7 +8,14 @@ import functools
 
 import dagster as dg
 
-from ..constants import ACCOUNT_INSIGHTS, ENGAGEMENT_BY_AGE, MENTIONS_INSIGHTS, TWEET_ENGAGEMENT, TWEET_INSIGHTS
+from ..constants import (
+    ACCOUNT_INSIGHTS,
+    ENGAGEMENT_BY_AGE,
+    MENTIONS_INSIGHTS,
+    SEARCH_INSIGHTS,
+    TWEET_ENGAGEMENT,
+    TWEET_INSIGHTS,
+)
 from ..warehouse.derived import ENGAGEMENT_WEEKLY_VIEW_NAME, TOP_TWEETS_VIEW_NAME
 from ..warehouse.tables import (
     ACCOUNT_REGISTRY_TABLE,
@@ -60,6 +67,7 @@ def build_catalog_specs(shape: SourceShape) -> tuple[dg.AssetSpec, ...]:
     """account_status, account_registry, tweet_metrics_history and the two views of one source."""
     names = shape.names
     readers = [names.key(ACCOUNT_INSIGHTS), names.key(TWEET_INSIGHTS), names.key(MENTIONS_INSIGHTS)]
+    status_writers = [*readers, names.key(SEARCH_INSIGHTS)]
 
     def spec(name: str, description: str, deps: list[dg.AssetKey], columns: dg.TableSchema) -> dg.AssetSpec:
         return dg.AssetSpec(
@@ -78,8 +86,8 @@ def build_catalog_specs(shape: SourceShape) -> tuple[dg.AssetSpec, ...]:
         spec(
             ACCOUNT_STATUS_TABLE.name,
             "Per account, UTC day and endpoint: ok, or why rows are missing (protected, suspended, not_found, "
-            "failed, incomplete); written by each read of account_insights, tweet_insights and mentions_insights.",
-            readers,
+            "failed, incomplete), and per search query (query:<name>); written by each read from X.",
+            status_writers,
             column_schema(ACCOUNT_STATUS_TABLE, shape.default_columns),  # status rows carry them too
         ),
         spec(

@@ -20,6 +20,7 @@ from ..constants import (
     ACCOUNT_INSIGHTS,
     ENGAGEMENT_BY_AGE,
     MENTIONS_INSIGHTS,
+    SEARCH_INSIGHTS,
     TWEET_ENGAGEMENT,
     TWEET_INSIGHTS,
 )
@@ -274,6 +275,16 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check(
             "complete_slices",
             "No account's days were cut short (the 800 most recent mentions X serves, or the read budget).",
+            WARN,
+            _incomplete_slices,
+        ),
+    ),
+    SEARCH_INSIGHTS: (
+        _UNIQUE,
+        _NON_NEGATIVE,
+        Check(
+            "complete_slices",
+            "No query's days were cut short (older than the 7 days recent search reaches, or the read budget).",
             WARN,
             _incomplete_slices,
         ),

@@ -115,7 +115,7 @@ def build_derived_assets(
 ) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition, dg.AssetsDefinition]:
     """One source's insights computed from its two tables, with no X reads."""
     names = shape.names
-    account_insights, tweet_insights, _ = build_table_assets(shape)
+    account_insights, tweet_insights, *_ = build_table_assets(shape)
     resource_keys = {names.x_resource, names.warehouse_resource}
 
     @partitioned_asset(

@@ -14,6 +14,7 @@ from ..constants import (
     ACCOUNT_INSIGHTS,
     ENGAGEMENT_BY_AGE,
     MENTIONS_INSIGHTS,
+    SEARCH_INSIGHTS,
     TWEET_ENGAGEMENT,
     TWEET_INSIGHTS,
 )
@@ -45,9 +46,11 @@ def build_jobs(names: SourceNames) -> SourceJobs:
             names.key(TWEET_ENGAGEMENT),
             names.key(ENGAGEMENT_BY_AGE),
             names.key(MENTIONS_INSIGHTS),
+            names.key(SEARCH_INSIGHTS),
         ),
         description="Load or re-read posts for a day or a range of days (each read kept in the metrics history), "
-        "then recompute their engagement and engagement by age; and the mentions of those days (when enabled).",
+        "then recompute their engagement and engagement by age; with the mentions and search matches of those "
+        "days, when the source enables them.",
     )
     return SourceJobs(account_insights=snapshot, tweet_insights=posts)
 

@@ -158,9 +158,10 @@ def duplicate_keys(
 ) -> pl.DataFrame:
     """Rows of the window sharing the table's key (a post id anywhere in the table: a post has one day).
 
-    among: a relation whose account_id column limits the search to those accounts.
+    among: a relation whose owner column (account_id, or query_name) limits the search to those owners.
     """
-    accounts = f"AND account_id IN (SELECT account_id FROM {among})" if among else ""
+    owner = f'"{table.owner}"'
+    accounts = f"AND {owner} IN (SELECT {owner} FROM {among})" if among else ""
     if table.key == ("tweet_id",):
         return frame(
             conn,
@@ -195,9 +196,9 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
 
 @dataclass(frozen=True)
 class Slice:
-    """Days of one account that a run read completely: stored rows there are replaced."""
+    """Days of one account (or search query) that a run read completely: stored rows there are replaced."""
 
-    account_id: str
+    account_id: str  # the table's owner column: an account id, or for search_insights a query's name
     first: dt.date
     last: dt.date
 
@@ -232,13 +233,14 @@ def write_rows(
                 raise ValueError(f"{outside} row(s) fall outside {window[0]}..{window[1]} of {table.name}")
             if per_day is not None:
                 per_day.update(conn.execute(f"SELECT {date}, count(*) FROM {incoming} GROUP BY 1").fetchall())
+        owner = f'"{table.owner}"'  # a slice's account_id names the owner: an account, or a query
         bounds = pl.DataFrame(
             [vars(s) for s in slices], schema={"account_id": pl.String, "first": pl.Date, "last": pl.Date}
         )
         conn.register("_slices", bounds.to_arrow())
         try:
             conn.execute(
-                f"DELETE FROM {table.qualified} AS t USING _slices AS s WHERE t.account_id = s.account_id "
+                f"DELETE FROM {table.qualified} AS t USING _slices AS s WHERE t.{owner} = s.account_id "
                 f'AND t."{table.date_column}" BETWEEN s.first AND s.last'
             )
             if key_column is not None:
@@ -246,13 +248,13 @@ def write_rows(
                 # an incoming row outside the slices replaces its stored self: same key, same account
                 # (one post may mention two accounts: a row of the other stays)
                 uncovered = (
-                    f"SELECT i.account_id, i.{key} FROM {incoming} AS i WHERE NOT EXISTS (SELECT 1 FROM _slices AS s "
-                    f'WHERE s.account_id = i.account_id AND i."{table.date_column}" BETWEEN s.first AND s.last)'
+                    f"SELECT i.{owner}, i.{key} FROM {incoming} AS i WHERE NOT EXISTS (SELECT 1 FROM _slices AS s "
+                    f'WHERE s.account_id = i.{owner} AND i."{table.date_column}" BETWEEN s.first AND s.last)'
                     if incoming is not None
                     else "SELECT NULL, NULL WHERE false"
                 )
                 conn.execute(
-                    f"DELETE FROM {table.qualified} WHERE (account_id, {key}) IN ({uncovered}) "
+                    f"DELETE FROM {table.qualified} WHERE ({owner}, {key}) IN ({uncovered}) "
                     f"OR {key} IN (SELECT unnest(?::VARCHAR[]))",
                     [list(delete_keys)],
                 )

@@ -16,6 +16,7 @@ from ..constants import (
     ENGAGEMENT_BY_AGE,
     MENTIONS_INSIGHTS,
     SCHEMA,
+    SEARCH_INSIGHTS,
     TWEET_ENGAGEMENT,
     TWEET_INSIGHTS,
     TWEET_METRICS_HISTORY,
@@ -39,6 +40,7 @@ class Table:
     date_column: str  # the partition column (a DATE)
     key: tuple[str, ...]
     schema: str = SCHEMA  # the source's DuckDB schema: x for the project's default source
+    owner: str = "account_id"  # whose rows a slice replaces: an account's, or a search query's
 
     @property
     def qualified(self) -> str:
@@ -184,16 +186,45 @@ MENTIONS_INSIGHTS_TABLE = Table(
     ),
 )
 
+SEARCH_INSIGHTS_TABLE = Table(
+    name=SEARCH_INSIGHTS,
+    date_column="created_date",
+    key=("query_name", "tweet_id"),
+    owner="query_name",
+    columns=(
+        _c("created_date", "DATE", "UTC day the matching post was created (the partition)."),
+        _c("tweet_id", "VARCHAR", "Id of the post that matched."),
+        _c("query_name", "VARCHAR", "The name of the query in the source file's queries list."),
+        _c("query", "VARCHAR", "The X search query as run."),
+        *MENTIONS_INSIGHTS_TABLE.pick("author_id", "author_username"),
+        *TWEET_INSIGHTS_TABLE.pick(
+            "created_at",
+            "text",
+            "lang",
+            "is_retweet",
+            "is_quote",
+            "is_reply",
+            "retweet_count",
+            "like_count",
+            "reply_count",
+            "quote_count",
+            "bookmark_count",
+            "impression_count",
+            "fetched_at",
+        ),
+    ),
+)
+
 ACCOUNT_STATUS_TABLE = Table(
     name=ACCOUNT_STATUS,
     date_column="date",
     key=("date", "account_id", "username", "endpoint"),
     columns=(
         _c("date", "DATE", "UTC day of the slice the status is about."),
-        _c("account_id", "VARCHAR", "Numeric account id; NULL when a handle could not be resolved."),
-        _c("username", "VARCHAR", "Handle, as configured or as X spells it."),
+        _c("account_id", "VARCHAR", "Numeric account id; NULL when a handle could not be resolved, or for a query."),
+        _c("username", "VARCHAR", "Handle, as configured or as X spells it; query:<name> for a search query."),
         _c("account_name", "VARCHAR", "Name from the source file, else the handle."),
-        _c("endpoint", "VARCHAR", "account_insights, tweet_insights or mentions_insights."),
+        _c("endpoint", "VARCHAR", "account_insights, tweet_insights, mentions_insights or search_insights."),
         _c("status", "VARCHAR", "ok, protected, suspended, not_found, credentials_refused, failed or incomplete."),
         _c("detail", "VARCHAR", "What happened, in words."),
     ),
@@ -340,6 +371,7 @@ def markdown_reference() -> str:
         ACCOUNT_STATUS_TABLE,
         TWEET_METRICS_HISTORY_TABLE,
         MENTIONS_INSIGHTS_TABLE,
+        SEARCH_INSIGHTS_TABLE,
         ACCOUNT_DAILY_GROWTH_TABLE,
         TWEET_ENGAGEMENT_TABLE,
         ENGAGEMENT_BY_AGE_TABLE,

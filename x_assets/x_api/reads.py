@@ -240,6 +240,44 @@ def mention_pages(
             return
 
 
+def search_pages(
+    caller: Caller,
+    client: XClient,
+    query: str,
+    label: str,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    since_id: str | None = None,
+    budget: ReadBudget | None = None,
+) -> Iterator[Page]:
+    """Pages of recent search (the last 7 days) for the query in [start, end], newest first."""
+    budget = budget or ReadBudget(None)
+    token: str | None = None
+    page_no = 0
+    while True:
+        page_no += 1
+        size = budget.take(PAGE_SIZE, at_least=10, label=label)  # recent search pages hold 10 to 100
+        request = partial(
+            client.tweepy_client.search_recent_tweets,
+            query,
+            max_results=size,
+            start_time=None if since_id else start,
+            end_time=end,
+            since_id=since_id,
+            next_token=token,
+            tweet_fields=MENTION_FIELDS,
+            expansions=MENTION_EXPANSIONS,
+            user_fields=["username"],
+            user_auth=client.user_auth,
+        )
+        what = f"{label}: searching (page {page_no})"
+        page = _budgeted(caller, client, "GET /2/tweets/search/recent", what, request, budget, size)
+        yield page
+        token = page.next_token
+        if not token or not page.count:
+            return
+
+
 def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: str, before: dt.datetime) -> bool:
     """Does the timeline still reach posts older than `before`? (The 3,200-post horizon.)"""
     request = partial(
