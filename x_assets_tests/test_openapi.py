@@ -142,3 +142,99 @@ def test_the_page_parser_decodes_surrogate_pairs(server: EmulatorServer) -> None
         tweet = server.world.tweets[int(tweet_id)]
         assert text == tweet.text  # to the code point: emoji, CJK, Arabic, Hebrew
     assert any(ord(c) > 0xFFFF for text in texts.values() for c in text)
+
+
+def validate_problem(spec: dict[str, Any], body: Any) -> None:
+    """An error body against the Problem schema its type names (the spec's discriminator, applied)."""
+    mapping = spec["components"]["schemas"]["Problem"]["discriminator"]["mapping"]
+    schema = {"$ref": mapping[body["type"]], "components": spec["components"]}
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(body))
+    assert not errors, "\n".join(e.message for e in errors[:5])
+
+
+def spec_parameters(spec: dict[str, Any], path: str) -> set[str]:
+    names = set()
+    for parameter in spec["paths"][path]["get"]["parameters"]:
+        if "$ref" in parameter:
+            parameter = spec["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[-1]]
+        if parameter["in"] == "query":
+            names.add(parameter["name"])
+    return names
+
+
+def test_mentions_and_search_accept_exactly_the_specs_parameters(spec: dict[str, Any]) -> None:
+    from x_assets.emulator.api import MENTIONS_PARAMS, SEARCH_PARAMS
+
+    assert set(MENTIONS_PARAMS) == spec_parameters(spec, "/2/users/{id}/mentions")
+    assert set(SEARCH_PARAMS) == spec_parameters(spec, "/2/tweets/search/recent")
+
+
+def test_mentions_and_search_pages_as_the_connector_asks_validate(server: EmulatorServer, spec: dict[str, Any]) -> None:
+    from x_assets.x_api.reads import MENTION_EXPANSIONS, MENTION_FIELDS
+
+    params = {
+        "tweet.fields": ",".join(MENTION_FIELDS),
+        "expansions": ",".join(MENTION_EXPANSIONS),
+        "user.fields": "username",
+        "max_results": "100",
+    }
+    for handle in ("AcmeNews", "FirehoseNews", "LockedVault"):
+        body = get(server, f"/2/users/{account_by_name(server, handle).id}/mentions", **params).json()
+        validate(spec, "/2/users/{id}/mentions", body)
+    firehose = account_by_name(server, "FirehoseNews").id
+    first = get(server, f"/2/users/{firehose}/mentions", **params).json()
+    assert first["includes"]["users"] and first["meta"]["next_token"]
+    second = get(server, f"/2/users/{firehose}/mentions", **params, pagination_token=first["meta"]["next_token"]).json()
+    validate(spec, "/2/users/{id}/mentions", second)
+    for query in ("#launch -is:retweet", "$ACME OR @AcmeNews", '"new release" lang:en'):
+        body = get(server, "/2/tweets/search/recent", query=query, **params).json()
+        assert body["data"], query
+        validate(spec, "/2/tweets/search/recent", body)
+        if "next_token" in body["meta"]:
+            more = get(server, "/2/tweets/search/recent", query=query, next_token=body["meta"]["next_token"], **params)
+            validate(spec, "/2/tweets/search/recent", more.json())
+
+
+def test_private_metrics_and_their_refusals_validate(server: EmulatorServer, spec: dict[str, Any]) -> None:
+    from x_assets.emulator import DEMO_CONSUMER_KEY, DEMO_CONSUMER_SECRET
+    from x_assets.emulator.auth import OWNER_TOKEN_SECRET, owner_token
+    from x_assets.x_api.client import ScopeCredentials, make_client
+
+    acme = account_by_name(server, "AcmeNews")
+    owner = ScopeCredentials(
+        "owner",
+        consumer_key=DEMO_CONSUMER_KEY,
+        consumer_secret=DEMO_CONSUMER_SECRET,
+        access_token=owner_token(acme.id),
+        access_token_secret=OWNER_TOKEN_SECRET,
+    )
+    client = make_client(owner, server.base_url, timeout=10).tweepy_client
+    own = [t.id for t in server.world.visible_tweets(acme)[:3]]
+    other = server.world.visible_tweets(account_by_name(server, "GlobexDev"))[0].id
+    response = client.get_tweets(
+        [*own, other],
+        tweet_fields=["non_public_metrics", "organic_metrics"],
+        expansions=["referenced_tweets.id"],
+        user_auth=True,
+    )
+    body = response.json()
+    assert len(body["data"]) == 3 and body["errors"]
+    validate(spec, "/2/tweets", body)
+    for error in body["errors"]:
+        validate_problem(spec, error)  # FieldUnauthorizedProblem: resource_type, field, section
+    refused = requests.get(
+        f"{server.base_url}/2/tweets",
+        params={"ids": str(own[0]), "tweet.fields": "non_public_metrics"},
+        headers={"Authorization": f"Bearer {DEMO_BEARER_TOKEN}"},
+        timeout=10,
+    )
+    assert refused.status_code == 403
+    validate_problem(spec, refused.json())
+    bad = requests.get(
+        f"{server.base_url}/2/tweets/search/recent",
+        params={"query": "filter:links"},
+        headers={"Authorization": f"Bearer {DEMO_BEARER_TOKEN}"},
+        timeout=10,
+    )
+    assert bad.status_code == 400
+    validate_problem(spec, bad.json())
