@@ -184,3 +184,27 @@ def test_the_emulator_refuses_a_start_older_than_7_days(server: EmulatorServer) 
         timeout=10,
     )
     assert response.status_code == 400 and "'start_time' must be on or after" in response.json()["errors"][0]["message"]
+
+
+def test_a_day_read_whole_stays_ok_when_a_later_run_cannot_reach_it(project: Project) -> None:
+    """Searched every day, as the schedule does: each day is read while within the 7 days, and a
+    later lookback that can no longer reach it neither erases its rows nor marks it incomplete."""
+    from x_assets.clock import use_clock
+
+    project.write_source(source())
+    world = project.server.world
+    clock = [dt.datetime.fromtimestamp(NOW_MS / 1000, tz=dt.UTC)]
+    with use_clock(lambda: clock[0]):
+        for step in range(4):
+            clock[0] = dt.datetime.fromtimestamp(NOW_MS / 1000, tz=dt.UTC) + dt.timedelta(days=step)
+            world.set_now_ms(int(clock[0].timestamp() * 1000))
+            today = clock[0].date()
+            window = (today - dt.timedelta(days=6), today - dt.timedelta(days=1))
+            assert project.materialize(["search_insights"], days=window).success
+    first_window = (TODAY - dt.timedelta(days=6), TODAY - dt.timedelta(days=1))
+    truth = expected_matches(project.server, *first_window)  # read on the first day, when all was in reach
+    rows = stored(project)
+    assert truth and truth.keys() <= rows.keys()
+    states = statuses(project)
+    for day in (TODAY - dt.timedelta(days=d) for d in range(1, 6)):  # within reach on the first day
+        assert {states[(f"query:{q['name']}", day)][0] for q in QUERIES} == {"ok"}, day

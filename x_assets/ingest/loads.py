@@ -248,16 +248,28 @@ def _replace_statuses(
     days: tuple[dt.date, dt.date],
     endpoint: str,
 ) -> None:
+    same = (
+        "s.date = i.date AND (i.account_id = s.account_id "
+        # a status by handle (never resolved, a run's marker before the handle was resolved, a query)
+        "OR (s.account_id IS NULL AND lower(i.username) = lower(s.username)))"
+    )
     conn.register("_statuses", frame.to_arrow())
     try:
+        # A day this run could not reach (a horizon, the budget) keeps the 'ok' of an earlier run that
+        # read it whole: this run replaced none of its rows, it only refreshed those it did read.
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE _new_statuses AS SELECT * FROM _statuses AS i WHERE NOT (i.status = ? "
+            f"AND EXISTS (SELECT 1 FROM {status_table.qualified} AS s WHERE s.endpoint = i.endpoint AND s.status = ? "
+            f"AND {same}))",
+            [INCOMPLETE, OK],
+        )
         conn.execute(
             f"DELETE FROM {status_table.qualified} AS s WHERE s.endpoint = ? AND s.date BETWEEN ? AND ? "
-            "AND EXISTS (SELECT 1 FROM _statuses AS i WHERE i.account_id = s.account_id "
-            # a status by handle (never resolved, or a run's marker before the handle was resolved)
-            "OR (s.account_id IS NULL AND lower(i.username) = lower(s.username)))",
+            f"AND EXISTS (SELECT 1 FROM _new_statuses AS i WHERE {same})",
             [endpoint, days[0], days[1]],
         )
-        conn.execute(f"INSERT INTO {status_table.qualified} BY NAME SELECT * FROM _statuses")
+        conn.execute(f"INSERT INTO {status_table.qualified} BY NAME SELECT * FROM _new_statuses")
+        conn.execute("DROP TABLE _new_statuses")
     finally:
         conn.unregister("_statuses")
 
