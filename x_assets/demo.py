@@ -33,10 +33,11 @@ from .constants import (
     ENV_SOURCE_FILE,
     SCHEMA,
 )
+from .emulator.auth import OWNER_TOKEN_SECRET, owner_token
 from .emulator.season import live_days
 from .orchestration.names import DEFAULT_SOURCE, SourceNames
 from .orchestration.resources import Warehouse, XResource
-from .orchestration.schedules import RANGE_END_TAG, RANGE_START_TAG
+from .orchestration.schedules import RANGE_END_TAG, RANGE_START_TAG, lookback_days
 from .orchestration.source_defs import source_definitions
 from .warehouse.read import SourceTables, open_source
 
@@ -50,7 +51,12 @@ DEMO_ENV = {
     ENV_ACCESS_TOKEN_SECRET: emulator.DEMO_ACCESS_TOKEN_SECRET,
     "X_PRIVATELABS_BEARER_TOKEN": emulator.DEMO_OWNER_BEARER_TOKEN,
     "X_COMPETITORS_BEARER_TOKEN": emulator.DEMO_BEARER_TOKEN,
+    # AcmeNews read as itself (x_source.yaml): its owned metrics, at owned-read prices
+    "X_ACME_CONSUMER_KEY": emulator.DEMO_CONSUMER_KEY,
+    "X_ACME_CONSUMER_SECRET": emulator.DEMO_CONSUMER_SECRET,
+    "X_ACME_ACCESS_TOKEN_SECRET": OWNER_TOKEN_SECRET,
 }
+OWN_ACCOUNT = "AcmeNews"  # its token is "<its id>-owner" (set once the world exists)
 COMPETITORS = SourceNames("competitors")
 COMPETITORS_FILE = Path(__file__).resolve().parents[1] / "examples" / "competitors.yaml"
 DEMO_HOME = ".dagster_home"
@@ -103,6 +109,7 @@ def run_demo(season_days: int = 14, out: TextIO = sys.stdout) -> int:
         demo_environment(server.base_url, start),
     ):
         world = server.world
+        os.environ["X_ACME_ACCESS_TOKEN"] = owner_token(world.by_username[OWN_ACCOUNT.lower()].id)
 
         def now() -> dt.datetime:
             return dt.datetime.fromtimestamp(world.now_ms() / 1000, tz=dt.UTC)
@@ -113,6 +120,13 @@ def run_demo(season_days: int = 14, out: TextIO = sys.stdout) -> int:
         snapshots = {n: defs.resolve_job_def(n.named("account_insights_job")) for n in sources}
         posts = {n: defs.resolve_job_def(n.named("tweet_insights_job")) for n in sources}
         snapshot_key = {n: n.key("account_insights") for n in sources}
+        # each morning, the lookback's reads (without the derivations, made once below): every read
+        # of a post lands in its metrics history, so the curves by age fill day by day
+        reads = {
+            DEFAULT_SOURCE: [DEFAULT_SOURCE.key(a) for a in ("tweet_insights", "mentions_insights", "search_insights")],
+            COMPETITORS: [COMPETITORS.key("tweet_insights")],
+        }
+        lookback = lookback_days()
 
         def run(label: str, job: dg.JobDefinition, **kwargs: object) -> bool:
             # The daily runs say the same warnings every day (the summary lists them once): errors only.
@@ -132,12 +146,18 @@ def run_demo(season_days: int = 14, out: TextIO = sys.stdout) -> int:
 
         def morning(day: dt.date) -> None:  # 00:30 the next day: the daily schedule's tick
             nonlocal ok
+            window = {RANGE_START_TAG: str(max(start, day - dt.timedelta(days=lookback - 1))), RANGE_END_TAG: str(day)}
             for names in sources:  # the snapshot only: growth is derived once, below
                 ok &= run("", snapshots[names], partition_key=str(day), asset_selection=[snapshot_key[names]])
+                ok &= run("", posts[names], tags=window, asset_selection=reads[names])
 
         with use_clock(now):
             live_days(world, start, today, morning)  # ends on today, on the wall clock
-            print(f"{season_days} days lived, each source's account snapshot taken every morning", file=out)
+            print(
+                f"{season_days} days lived; every morning each source's account snapshot and its {lookback}-day "
+                "lookback of posts (with mentions and searches for the default source)",
+                file=out,
+            )
             tags = {RANGE_START_TAG: str(start), RANGE_END_TAG: str(today)}
             for names in sources:
                 label = f"{names.name}: account snapshot {today}, growth {start}..{today}"
@@ -163,6 +183,7 @@ def write_ui_env(path: Path, snapshots_from: dt.date) -> None:
     files, and the emulator it starts on a fixed port. Demo values only: no real credential."""
     values = {
         **DEMO_ENV,
+        "X_ACME_ACCESS_TOKEN": os.environ["X_ACME_ACCESS_TOKEN"],
         ENV_API_BASE_URL: f"http://127.0.0.1:{UI_EMULATOR_PORT}",
         ENV_SNAPSHOTS_FROM: snapshots_from.isoformat(),
         ENV_SOURCE_FILE: os.environ[ENV_SOURCE_FILE],
@@ -197,7 +218,17 @@ def _print_source(source: SourceTables, out: TextIO) -> None:
     schema = source.schema
     tables = set(source.tables())
     print(f"\nDuckDB {source.database}, source {source.name} (schema {schema}):", file=out)
-    for table in ("account_insights", "tweet_insights", "account_status", "account_daily_growth", "tweet_engagement"):
+    for table in (
+        "account_insights",
+        "tweet_insights",
+        "tweet_metrics_history",
+        "mentions_insights",
+        "search_insights",
+        "account_status",
+        "account_daily_growth",
+        "tweet_engagement",
+        "engagement_by_age",
+    ):
         if table in tables:
             count = source.conn.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()
             print(f"  {schema}.{table}: {count[0] if count else 0} rows", file=out)

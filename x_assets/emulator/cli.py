@@ -101,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         f"X_ACCESS_TOKEN_SECRET={args.access_token_secret} owner-only token={args.owner_bearer_token}",
         flush=True,
     )
+    acme = emulator.world.by_username.get("acmenews")
+    if acme is not None:  # an account's own user-context token: "<its id>-owner", with the demo app's keys
+        print(
+            f"AcmeNews's own token: X_ACME_ACCESS_TOKEN={auth.owner_token(acme.id)} "
+            f"X_ACME_ACCESS_TOKEN_SECRET={auth.OWNER_TOKEN_SECRET}",
+            flush=True,
+        )
     print(f"accounts: {server.base_url}/_emulator/accounts", flush=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 TWITTER_EPOCH_MS = 1288834974657
 TIMELINE_CAP = 3200
 MENTIONS_CAP = 800  # X serves only an account's 800 most recent mentions
+ACCOUNTS_BEFORE_MS = 1_704_067_200_000  # 2024-01-01T00:00Z: every generated account is older
 DAY_MS = 86_400_000
 
 ACTIVE = "active"
@@ -179,7 +180,9 @@ class World:
         return int(midnight.timestamp() * 1000)
 
     def _new_account(self, rng: random.Random, username: str, state: str, **kw: object) -> Account:
-        created = self._anchor_ms() - rng.randint(400, 4000) * DAY_MS
+        # Before a fixed day, not before today: an account's id (a snowflake of its creation) is then
+        # the same whichever day the world starts, so its own token ("<id>-owner") can be written down.
+        created = ACCOUNTS_BEFORE_MS - rng.randint(400, 4000) * DAY_MS
         account = Account(
             id=self._next_id(created),
             username=username,
