@@ -16,4 +16,5 @@ for picture in asset_graph chart_in_ui account_insights_checks plots run_cost ac
 done
 cp "$demo/data/charts/followers.png" docs/images/followers_chart.png
 cp "$demo/data/charts/weekly_engagement.png" docs/images/weekly_engagement_chart.png
+cp "$demo/data/charts/engagement_by_age.png" docs/images/engagement_by_age_chart.png
 ls -l docs/images

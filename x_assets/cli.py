@@ -58,6 +58,8 @@ def _main(argv: list[str] | None = None) -> int:
         for account in source.accounts:
             own = " (own credentials)" if account.credentials else ""
             print(f"  {account.label}{own}")
+        for query in source.queries:
+            print(f"  query {query.name}: {query.query}")
         return 0
     if args.command == "accounts":
         return _accounts()

@@ -413,16 +413,16 @@ def _crash_in_write(crash: bool) -> Iterator[None]:
     if not crash:
         yield
         return
-    real = loads._replace_statuses
+    real = loads.replace_statuses
 
     def crashing(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("simulated crash inside the write transaction")
 
-    loads._replace_statuses = crashing  # type: ignore[assignment]
+    loads.replace_statuses = crashing  # type: ignore[assignment]
     try:
         yield
     finally:
-        loads._replace_statuses = real  # type: ignore[assignment]
+        loads.replace_statuses = real  # type: ignore[assignment]
 
 
 def season_first_day(days: int) -> str:

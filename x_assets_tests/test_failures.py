@@ -196,7 +196,7 @@ def test_a_failed_write_leaves_the_tables_as_before(project: Project, monkeypatc
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")  # after the slice was deleted and re-inserted, inside the transaction
 
-    monkeypatch.setattr(loads, "_replace_statuses", broken)
+    monkeypatch.setattr(loads, "replace_statuses", broken)
     result = project.materialize(["tweet_insights"], partition=str(TODAY))
     assert not result.success and "disk full" in failure_message(result)
     assert {t: table(project, t) for t in before} == before
@@ -272,7 +272,7 @@ def test_a_run_that_dies_in_its_write_leaves_its_days_explained(
 
     day = TODAY - dt.timedelta(days=3)
     with monkeypatch.context() as patched:
-        patched.setattr(loads, "_replace_statuses", broken)
+        patched.setattr(loads, "replace_statuses", broken)
         assert not project.materialize(["tweet_insights"], partition=str(day)).success
     tables = {t for (t,) in project.query("SELECT table_name FROM information_schema.tables")}
     assert "tweet_insights" not in tables  # the write never committed

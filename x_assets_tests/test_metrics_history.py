@@ -15,12 +15,16 @@ from x_assets.clock import use_clock
 from .conftest import NOW, Project, expected_tweet_rows, materializations_of
 
 ACCOUNTS = ("AcmeNews", "GlobexDev")
-METRICS = ("like_count", "retweet_count", "own_retweet_count", "reply_count", "quote_count", "impression_count")
-HISTORY_SQL = (
-    "SELECT observed_date, tweet_id, account_id, created_date, age_days, is_retweet, "
-    + ", ".join(METRICS)
-    + ", client FROM x.tweet_metrics_history"
+METRICS = (
+    "like_count",
+    "retweet_count",
+    "own_retweet_count",
+    "reply_count",
+    "quote_count",
+    "bookmark_count",
+    "impression_count",
 )
+HISTORY_SQL = "SELECT * EXCLUDE (fetched_at) FROM x.tweet_metrics_history"
 
 
 def history_reports(result: Any) -> list[Any]:
@@ -41,6 +45,8 @@ def expected_observations(project: Project, first: dt.date, last: dt.date, today
                 "observed_date": today,
                 "tweet_id": tweet_id,
                 "account_id": row["account_id"],
+                "username": row["username"],
+                "account_name": row["account_name"],
                 "created_date": row["created_date"],
                 "age_days": (today - row["created_date"]).days,
                 "is_retweet": row["is_retweet"],

@@ -41,6 +41,9 @@ def test_nothing_secret_or_local_is_tracked() -> None:
 
 def test_x_assets_cli_validates_the_shipped_demo_source() -> None:
     env = {"PATH": "/usr/bin:/bin", "X_PRIVATELABS_BEARER_TOKEN": "set"}
+    env.update(
+        (f"X_ACME_{key}", "set") for key in ("CONSUMER_KEY", "CONSUMER_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET")
+    )
     result = subprocess.run(
         [sys.executable, "-m", "x_assets.cli", "validate", "x_source.yaml"],
         cwd=ROOT,
@@ -51,6 +54,7 @@ def test_x_assets_cli_validates_the_shipped_demo_source() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "10 account(s)" in result.stdout
+    assert "query launches: #launch -is:retweet" in result.stdout
 
 
 def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None:
@@ -72,16 +76,22 @@ def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None
     assert int(counts["account_insights"]) == 8 * 4 == int(counts["account_daily_growth"])
     assert int(counts["tweet_insights"]) > 100
     assert int(counts["tweet_engagement"]) == int(counts["tweet_insights"])
-    for chart in ("followers.png", "weekly_engagement.png"):
+    # every read of a post is kept; mentions and searches of the default source (competitors list neither)
+    assert int(counts["tweet_metrics_history"]) > int(counts["tweet_insights"])
+    assert int(counts["mentions_insights"]) > 10 and int(counts["search_insights"]) > 10
+    assert int(counts["engagement_by_age"]) == int(counts["tweet_insights"])
+    assert "competitors.mentions_insights: not materialized yet" in out
+    for chart in ("followers.png", "weekly_engagement.png", "engagement_by_age.png"):
         assert (tmp_path / "data" / "charts" / chart).read_bytes().startswith(b"\x89PNG")
         assert (tmp_path / "data" / "charts" / "competitors" / chart).read_bytes().startswith(b"\x89PNG")
     # the second source: three competitors, each with a snapshot on four days, in its own schema
     rivals = dict(re.findall(r"competitors\.(\w+): (\d+) rows", out))
     assert int(rivals["account_insights"]) == 3 * 4 == int(rivals["account_daily_growth"])
     assert int(rivals["tweet_insights"]) > 30 and int(rivals["tweet_engagement"]) == int(rivals["tweet_insights"])
-    # the brand read with OAuth 1.0a (and PrivateLabs' own token), the competitors with their app's token
+    # the brand read with OAuth 1.0a (PrivateLabs with its own token, AcmeNews as itself), the
+    # competitors with their app's token
     used = dict(re.findall(r"([\w-]+) (\d+)", re.search(r"X requests by credential: (.*)", out).group(1)))  # type: ignore[union-attr]
-    assert set(used) == {"default-oauth1", "default-bearer", "privatelabs-owner"}, used
+    assert set(used) == {"default-oauth1", "default-bearer", "privatelabs-owner", "owner-1272317897733046276"}, used
     assert re.search(r"@BannedBrand\s+account_insights\s+suspended", out)
     assert (tmp_path / "data" / "warehouse.duckdb").exists()
     # The runs are recorded in the project's instance, so the UI shows what was loaded, day by day.

@@ -174,6 +174,28 @@ def test_bad_queries_are_refused_before_any_request_and_by_x(project: Project, q
     assert message in body["errors"][0]["message"] and body["errors"][0]["parameters"] == {"query": [query]}
 
 
+def test_the_queries_list_is_validated_whole() -> None:
+    bad = source(
+        queries=[
+            {"name": "Launches", "query": "#launch"},
+            {"name": "dup", "query": "#launch"},
+            {"name": "dup", "query": "#release"},
+            {"name": "notext", "query": 42},
+            {"name": "extra", "query": "#launch", "when": "daily"},
+        ]
+    )
+    with pytest.raises(SourceConfigError) as refused:
+        parse_source(bad, "x_source.yaml")
+    message = str(refused.value)
+    assert "4 problem(s)" in message
+    for part in ("queries[0] (Launches): name", "queries[2] (dup): duplicate", "queries[3] (notext)", "'when'"):
+        assert part in message
+    with pytest.raises(SourceConfigError, match="search_insights needs a 'queries' list"):
+        parse_source({"accounts": [{"username": "AcmeNews"}], "endpoints": ["search_insights"]}, "x_source.yaml")
+    fine = parse_source(source(), "x_source.yaml")
+    assert [q.name for q in fine.queries] == [q["name"] for q in QUERIES]
+
+
 def test_the_emulator_refuses_a_start_older_than_7_days(server: EmulatorServer) -> None:
     url = f"{server.base_url}/2/tweets/search/recent"
     old = (dt.datetime.fromtimestamp(NOW_MS / 1000, tz=dt.UTC) - dt.timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ")

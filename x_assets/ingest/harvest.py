@@ -68,7 +68,7 @@ class AccountState:
         self.status, self.detail = status, detail
 
 
-def _error_status(error: dict[str, Any]) -> tuple[str, str]:
+def error_status(error: dict[str, Any]) -> tuple[str, str]:
     problem = str(error.get("type", ""))
     detail = str(error.get("detail") or error.get("title") or "unavailable")
     if "suspended" in detail.lower():
@@ -131,7 +131,7 @@ def _lookup(caller: Caller, client: XClient, states: list[AccountState], key: st
             user = found.get(value.lower())
             if user is None:
                 error = problems.get(value.lower(), {"detail": "X returned neither the account nor an error"})
-                state.fail(*_error_status(error))
+                state.fail(*error_status(error))
                 continue
             state.user, state.fetched_at = user, fetched_at
             state.account_id, state.username = user["id"], user["username"]
@@ -215,7 +215,7 @@ def read_posts(
             caller, client, state.account_id, state.label, start, None if open_ended else end, since_id, budget
         ):
             if not page.count and page.errors and not pages:
-                state.fail(*_error_status(page.errors[0]))
+                state.fail(*error_status(page.errors[0]))
                 return PostsOutcome(_account_posts(state, posts_of([])))
             pages.append(page)
     except BudgetExhaustedError:

@@ -241,7 +241,7 @@ def status_frame(
     return pl.DataFrame(rows, schema=ACCOUNT_STATUS_TABLE.polars_schema())
 
 
-def _replace_statuses(
+def replace_statuses(
     conn: duckdb.DuckDBPyConnection,
     status_table: Table,
     frame: pl.DataFrame,
@@ -293,7 +293,7 @@ class Write:
     observations: int = 0  # filled by the write
 
 
-def _write(store: Store, log: Log, session: XSession, write: Write) -> int:
+def write_once(store: Store, log: Log, session: XSession, write: Write) -> int:
     with store.connect(log) as conn:
         # Row order in a table means nothing here; without it DuckDB inserts staged files in parallel.
         conn.execute("SET preserve_insertion_order = false")
@@ -318,14 +318,14 @@ def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) 
         )
         if write.history is not None:
             write.observations = record_observations(conn, write.history, rows, list(extra), write.delete_keys)
-        _replace_statuses(
+        replace_statuses(
             conn, write.status_table, with_default_schema(write.statuses, extra), write.days, write.endpoint
         )
         remember_resolutions(conn, write.table.schema, write.first_resolutions)
     return written
 
 
-def _open(
+def open_accounts(
     session: XSession, store: Store, log: Log, only: Sequence[str] | None, caller: Caller
 ) -> tuple[list[AccountState], dict[str, tuple[str, str]]]:
     accounts = select_accounts(session, only, log)
@@ -342,7 +342,7 @@ UNFINISHED = "not loaded: the run that was to load this day ended before writing
 
 
 @contextmanager
-def _explained(
+def explained(
     session: XSession,
     store: Store,
     log: Log,
@@ -411,7 +411,7 @@ def look_up_accounts(session: XSession, settings: RunSettings, store: Store, log
 
     Accounts already resolved by a run are looked up by their stored id, as the assets do.
     """
-    caller = _caller(settings, log)
+    caller = new_caller(settings, log)
     registry: dict[str, str] = {}
     if Path(store.database).exists():
         try:
@@ -423,7 +423,7 @@ def look_up_accounts(session: XSession, settings: RunSettings, store: Store, log
     return states
 
 
-def _caller(settings: RunSettings, log: Log) -> Caller:
+def new_caller(settings: RunSettings, log: Log) -> Caller:
     policy = replace(settings.call_policy, reserve=settings.max_workers)
     return Caller(policy, CallStats(), log)
 
@@ -440,9 +440,9 @@ def load_account_insights(
 ) -> LoadResult:
     """Snapshot every account's profile metrics under the days first..last (yesterday or today)."""
     check_observable(first, last, today or utc_today())
-    caller = _caller(settings, log)
-    with _explained(session, store, log, only, first, last, ACCOUNT_INSIGHTS):
-        states, first_resolutions = _open(session, store, log, only, caller)
+    caller = new_caller(settings, log)
+    with explained(session, store, log, only, first, last, ACCOUNT_INSIGHTS):
+        states, first_resolutions = open_accounts(session, store, log, only, caller)
     observed = [s for s in states if s.user is not None and s.account_id]
     days = days_in(first, last)
     rows = [{"user": s.user, "account_name": s.account_name, "fetched_at": s.fetched_at} for s in observed]
@@ -464,7 +464,7 @@ def load_account_insights(
         endpoint=ACCOUNT_INSIGHTS,
         first_resolutions=first_resolutions,
     )
-    written = _write(store, log, session, write)
+    written = write_once(store, log, session, write)
     warn_unreadable(states, log)
     result = LoadResult(
         ACCOUNT_INSIGHTS,
@@ -559,7 +559,7 @@ def load_tweet_insights(
 
     Accounts are read in parallel by settings.max_workers workers, paced by the rate-limit headers.
     """
-    with _explained(session, store, log, only, first, last, TWEET_INSIGHTS):
+    with explained(session, store, log, only, first, last, TWEET_INSIGHTS):
         return _load_tweet_insights(session, settings, store, first, last, log, only)
 
 
@@ -572,8 +572,8 @@ def _load_tweet_insights(
     log: Log,
     only: Sequence[str] | None,
 ) -> LoadResult:
-    caller = _caller(settings, log)
-    states, first_resolutions = _open(session, store, log, only, caller)
+    caller = new_caller(settings, log)
+    states, first_resolutions = open_accounts(session, store, log, only, caller)
     now = utc_now()
     budget = ReadBudget(settings.max_post_reads)
     readable = [s for s in states if s.account_id is not None and s.status in (OK, PROTECTED)]
@@ -690,7 +690,7 @@ def _load_tweet_insights(
             if TWEET_METRICS_HISTORY in session.source.endpoints
             else None,
         )
-        written = _write(store, log, session, write)
+        written = write_once(store, log, session, write)
     result = LoadResult(
         TWEET_INSIGHTS,
         (first, last),

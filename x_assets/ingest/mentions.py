@@ -21,8 +21,8 @@ from ..warehouse.tables import ACCOUNT_STATUS_TABLE, MENTIONS_INSIGHTS_TABLE
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.payloads import Page, authors_of, created_days, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, mention_pages
-from .harvest import BUDGET_REASON, FAILED, OK, PROTECTED, REFUSED, AccountState, _error_status, days_in, is_owned
-from .loads import LoadResult, Write, _caller, _explained, _open, _write, status_frame, warn_unreadable
+from .harvest import BUDGET_REASON, FAILED, OK, PROTECTED, REFUSED, AccountState, days_in, error_status, is_owned
+from .loads import LoadResult, Write, explained, new_caller, open_accounts, status_frame, warn_unreadable, write_once
 from .session import DEFAULT_SCOPE, XSession
 from .settings import RunSettings
 from .transform import others_posts_frame
@@ -79,7 +79,7 @@ def read_mentions(
     try:
         for page in mention_pages(caller, client, state.account_id, state.label, start, since_id, budget):
             if not page.count and page.errors and not pages:
-                state.fail(*_error_status(page.errors[0]))
+                state.fail(*error_status(page.errors[0]))
                 return MentionsOutcome(MENTIONS_INSIGHTS_TABLE.empty_frame())
             pages.append(page)
     except BudgetExhaustedError:
@@ -128,7 +128,7 @@ def load_mentions_insights(
     only: Sequence[str] | None = None,
 ) -> LoadResult:
     """Every account's mentions created on days first..last, each account read once."""
-    with _explained(session, store, log, only, first, last, MENTIONS_INSIGHTS):
+    with explained(session, store, log, only, first, last, MENTIONS_INSIGHTS):
         return _load(session, settings, store, first, last, log, only)
 
 
@@ -141,8 +141,8 @@ def _load(
     log: Log,
     only: Sequence[str] | None,
 ) -> LoadResult:
-    caller = _caller(settings, log)
-    states, first_resolutions = _open(session, store, log, only, caller)
+    caller = new_caller(settings, log)
+    states, first_resolutions = open_accounts(session, store, log, only, caller)
     budget = ReadBudget(settings.max_post_reads)
     # a protected account's mentions are others' public posts: readable like anyone's
     readable = [s for s in states if s.account_id is not None and s.status in (OK, PROTECTED)]
@@ -191,7 +191,7 @@ def _load(
         first_resolutions=first_resolutions,
         key_column="tweet_id",
     )
-    written = _write(store, log, session, write)
+    written = write_once(store, log, session, write)
     warn_unreadable(states, log)
     # X bills a post (and a user) once a UTC day; an account's own mentions read as itself are owned reads
     owned = _unique([o.read_ids for _, o in done if o.owned])

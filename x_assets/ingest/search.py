@@ -23,7 +23,7 @@ from ..x_api.calls import Caller, XCredentialsRefusedError, XFatalError, XTransi
 from ..x_api.payloads import Page, authors_of, created_days, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, search_pages
 from .harvest import BUDGET_REASON, FAILED, INCOMPLETE, OK, days_in
-from .loads import UNFINISHED, LoadResult, _caller, _replace_statuses
+from .loads import UNFINISHED, LoadResult, new_caller, replace_statuses
 from .session import DEFAULT_SCOPE, XSession
 from .settings import RunSettings
 from .source import QuerySpec
@@ -194,7 +194,7 @@ def _load(
     last: dt.date,
     log: Log,
 ) -> LoadResult:
-    caller = _caller(settings, log)
+    caller = new_caller(settings, log)
     now = utc_now()
     budget = ReadBudget(settings.max_post_reads)
     names = [q.name for q in queries]
@@ -242,7 +242,7 @@ def _load(
             rows_per_day,
         )
         statuses = with_default_schema(_status_rows(outcomes, days_in(first, last)), extra)
-        _replace_statuses(conn, store.table(ACCOUNT_STATUS_TABLE), statuses, (first, last), SEARCH_INSIGHTS)
+        replace_statuses(conn, store.table(ACCOUNT_STATUS_TABLE), statuses, (first, last), SEARCH_INSIGHTS)
     read = pl.concat([o.read_ids for o in done]).unique() if done else pl.Series("id", [], pl.String)
     authors = {a for o in done for a in o.author_ids}
     result = LoadResult(

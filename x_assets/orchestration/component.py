@@ -55,7 +55,11 @@ accounts:
   #   name: X Developers         # how the account is named in the tables
   #   credentials:               # this account's own credentials (e.g. your own account's app)
   #     bearer_token: X_OWN_BEARER_TOKEN
-# endpoints: [account_insights, tweet_insights]   # the tables to write (default: both)
+# endpoints: [account_insights, tweet_insights, tweet_metrics_history]  # the default; also
+#   mentions_insights (posts that @mention the accounts) and search_insights (the queries below)
+# queries:                       # for search_insights: X search queries, checked before any request
+#   - name: launches
+#     query: "#launch -is:retweet lang:en"
 # default_schema:                # constant columns added to every row of every table
 #   client: {name}
 """

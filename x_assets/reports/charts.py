@@ -164,8 +164,8 @@ CURVE_MAX_AGE = 7
 
 
 def engagement_curve_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: dt.date) -> bytes:
-    """The average engagement curve per account: mean engagement of its posts by age in days, over
-    the posts created in the four weeks up to the day last, from tweet_metrics_history."""
+    """The average engagement curve per account: mean engagement of its posts by age in days (1 to
+    7), over the posts created in the four weeks up to the day last, from tweet_metrics_history."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -173,7 +173,8 @@ def engagement_curve_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: d
     rows = conn.execute(
         "SELECT account_name, age_days, avg(coalesce(like_count, 0) + coalesce(own_retweet_count, 0) "
         "+ coalesce(reply_count, 0) + coalesce(quote_count, 0)), count(*) "
-        f"FROM {history} WHERE created_date BETWEEN ? AND ? AND age_days BETWEEN 0 AND ? "
+        # from age 1: a post read on its first day has lived only part of it
+        f"FROM {history} WHERE created_date BETWEEN ? AND ? AND age_days BETWEEN 1 AND ? "
         "AND NOT is_retweet GROUP BY ALL ORDER BY account_name, age_days",
         [last - dt.timedelta(days=CURVE_DAYS - 1), last, CURVE_MAX_AGE],
     ).fetchall()
@@ -191,7 +192,7 @@ def engagement_curve_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: d
         axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     else:
         axes.text(0.5, 0.5, "no observations yet", ha="center", va="center", transform=axes.transAxes)
-    axes.set_xlim(-0.3, CURVE_MAX_AGE + 0.3)
+    axes.set_xlim(0.7, CURVE_MAX_AGE + 0.3)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(f"Average engagement by post age (posts of the {CURVE_DAYS} days to {last:%b %d}, retweets aside)")
     axes.set_xlabel("age of the post when read (UTC days)")
