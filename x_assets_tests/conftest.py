@@ -201,6 +201,30 @@ def expected_tweet_rows(
     return rows
 
 
+def expected_others_post(server: EmulatorServer, tweet: Any) -> dict[str, Any]:
+    """The columns mentions_insights and search_insights keep of a post by someone else, from the
+    world's objects: its author, text, flags and public counts."""
+    world = server.world
+    author = world.accounts[tweet.author_id]
+    kinds = {kind for kind, _ in tweet.refs}
+    metrics = world.public_metrics(tweet)
+    return {
+        "created_date": utc_date(tweet.created_ms),
+        "tweet_id": str(tweet.id),
+        "author_id": str(author.id),
+        "author_username": author.username,
+        "created_at": dt.datetime.fromtimestamp(tweet.created_ms / 1000, tz=dt.UTC),
+        "text": tweet.note_text or tweet.text,
+        "lang": tweet.lang,
+        "is_retweet": tweet.retweeted_id is not None,
+        "is_quote": "quoted" in kinds,
+        "is_reply": "replied_to" in kinds,
+        **{m: metrics[m] for m in ("retweet_count", "like_count", "reply_count", "quote_count")},
+        "bookmark_count": metrics["bookmark_count"],
+        "impression_count": metrics["impression_count"],
+    }
+
+
 def dump(value: Any) -> str:
     return json.dumps(value, default=str, indent=1)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from x_assets.emulator.world import MENTIONS_CAP
 
-from .conftest import NOW_MS, TODAY, Project, account_by_name, control, utc_date
+from .conftest import NOW_MS, TODAY, Project, account_by_name, control, expected_others_post, utc_date
 
 ACCOUNTS = ("AcmeNews", "GlobexDev", "LockedVault", "FirehoseNews", "BannedBrand")
 COLUMNS = (
@@ -52,29 +52,14 @@ def expected_mentions(project: Project, username: str, first: dt.date, last: dt.
     rows = {}
     visible = [t for t in world.mentions_of(account) if not world.accounts[t.author_id].is_protected]
     for tweet in visible[:MENTIONS_CAP]:
-        author = world.accounts[tweet.author_id]
         day = utc_date(tweet.created_ms)
         if not first <= day <= last:
             continue
-        kinds = {kind for kind, _ in tweet.refs}
-        metrics = world.public_metrics(tweet)
         rows[(str(account.id), str(tweet.id))] = {
-            "created_date": day,
-            "tweet_id": str(tweet.id),
+            **expected_others_post(project.server, tweet),
             "account_id": str(account.id),
             "username": account.username,
             "account_name": account.username,
-            "author_id": str(author.id),
-            "author_username": author.username,
-            "created_at": dt.datetime.fromtimestamp(tweet.created_ms / 1000, tz=dt.UTC),
-            "text": tweet.note_text or tweet.text,
-            "lang": tweet.lang,
-            "is_retweet": tweet.retweeted_id is not None,
-            "is_quote": "quoted" in kinds,
-            "is_reply": "replied_to" in kinds,
-            **{m: metrics[m] for m in ("retweet_count", "like_count", "reply_count", "quote_count")},
-            "bookmark_count": metrics["bookmark_count"],
-            "impression_count": metrics["impression_count"],
             "client": "acme",
         }
     return rows
@@ -144,7 +129,7 @@ def test_a_rerun_replaces_and_ages_reads_only_whats_new(project: Project) -> Non
     # a new mention arrives; the next run asks only for what is newer than the newest stored
     world = project.server.world
     acme, fan = account_by_name(project.server, "AcmeNews"), account_by_name(project.server, "FanClub2024")
-    new = world.add_tweet(fan.id, "@AcmeNews just read the release notes", created_ms=(NOW_MS // 1000 - 5) * 1000)
+    new = world.add_tweet(fan.id, "@AcmeNews just read the release notes", created_ms=NOW_MS // 1000 * 1000)
     new.mentions = (acme.id,)
     fan.tweets.sort(key=lambda t: t.id, reverse=True)
     control(project.server, "POST", "/stats/reset")

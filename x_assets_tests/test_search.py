@@ -15,7 +15,7 @@ from x_assets.emulator.search import matches
 from x_assets.ingest.source import SourceConfigError, parse_source
 from x_assets.x_api.query import parse_query
 
-from .conftest import NOW_MS, TODAY, Project, account_by_name, control, utc_date
+from .conftest import NOW_MS, TODAY, Project, account_by_name, control, expected_others_post, utc_date
 
 QUERIES = [
     {"name": "launches", "query": "#launch -is:retweet"},
@@ -48,24 +48,10 @@ def expected_matches(server: EmulatorServer, first: dt.date, last: dt.date, now_
                 continue
             if author.is_protected or author.state == "suspended" or not matches(world, node, tweet):
                 continue
-            metrics = world.public_metrics(tweet)
-            kinds = {k for k, _ in tweet.refs}
             rows[(spec["name"], str(tweet.id))] = {
-                "created_date": day,
-                "tweet_id": str(tweet.id),
+                **expected_others_post(server, tweet),
                 "query_name": spec["name"],
                 "query": spec["query"],
-                "author_id": str(author.id),
-                "author_username": author.username,
-                "created_at": dt.datetime.fromtimestamp(tweet.created_ms / 1000, tz=dt.UTC),
-                "text": tweet.note_text or tweet.text,
-                "lang": tweet.lang,
-                "is_retweet": tweet.retweeted_id is not None,
-                "is_quote": "quoted" in kinds,
-                "is_reply": "replied_to" in kinds,
-                **{m: metrics[m] for m in ("retweet_count", "like_count", "reply_count", "quote_count")},
-                "bookmark_count": metrics["bookmark_count"],
-                "impression_count": metrics["impression_count"],
                 "client": "acme",
             }
     return rows
@@ -126,9 +112,8 @@ def test_ages_reads_only_new_matches(project: Project) -> None:
     assert project.materialize(["search_insights"], days=window, **ages).success
     before = stored(project)
     fan = account_by_name(project.server, "FanClub2024")
-    new = project.server.world.add_tweet(
-        fan.id, "Big day #launch for everyone", created_ms=(NOW_MS // 1000 - 60) * 1000
-    )
+    # created in the clock's newest second: its id is then the newest, as a new post's is on X
+    new = project.server.world.add_tweet(fan.id, "Big day #launch for everyone", created_ms=NOW_MS // 1000 * 1000)
     control(project.server, "POST", "/stats/reset")
     assert project.materialize(["search_insights"], days=window, **ages).success
     stats = project.stats()

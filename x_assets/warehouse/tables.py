@@ -156,6 +156,23 @@ TWEET_INSIGHTS_TABLE = Table(
     ),
 )
 
+# What mentions_insights and search_insights keep of a post by someone else: its public side.
+OTHERS_POST_COLUMNS = TWEET_INSIGHTS_TABLE.pick(
+    "created_at",
+    "text",
+    "lang",
+    "is_retweet",
+    "is_quote",
+    "is_reply",
+    "retweet_count",
+    "like_count",
+    "reply_count",
+    "quote_count",
+    "bookmark_count",
+    "impression_count",
+    "fetched_at",
+)
+
 MENTIONS_INSIGHTS_TABLE = Table(
     name=MENTIONS_INSIGHTS,
     date_column="created_date",
@@ -168,21 +185,7 @@ MENTIONS_INSIGHTS_TABLE = Table(
         _c("account_name", "VARCHAR", "The name given in the source file, else the handle as X spells it."),
         _c("author_id", "VARCHAR", "Numeric id of the post's author."),
         _c("author_username", "VARCHAR", "The author's handle when read (billed by X as a user read)."),
-        *TWEET_INSIGHTS_TABLE.pick(
-            "created_at",
-            "text",
-            "lang",
-            "is_retweet",
-            "is_quote",
-            "is_reply",
-            "retweet_count",
-            "like_count",
-            "reply_count",
-            "quote_count",
-            "bookmark_count",
-            "impression_count",
-            "fetched_at",
-        ),
+        *OTHERS_POST_COLUMNS,
     ),
 )
 
@@ -197,21 +200,7 @@ SEARCH_INSIGHTS_TABLE = Table(
         _c("query_name", "VARCHAR", "The name of the query in the source file's queries list."),
         _c("query", "VARCHAR", "The X search query as run."),
         *MENTIONS_INSIGHTS_TABLE.pick("author_id", "author_username"),
-        *TWEET_INSIGHTS_TABLE.pick(
-            "created_at",
-            "text",
-            "lang",
-            "is_retweet",
-            "is_quote",
-            "is_reply",
-            "retweet_count",
-            "like_count",
-            "reply_count",
-            "quote_count",
-            "bookmark_count",
-            "impression_count",
-            "fetched_at",
-        ),
+        *OTHERS_POST_COLUMNS,
     ),
 )
 

@@ -118,6 +118,33 @@ def lookup_users(
     return users, errors
 
 
+def _pages(
+    caller: Caller,
+    client: XClient,
+    endpoint: str,
+    what: str,
+    request_for: Callable[[int, str | None], Callable[[], requests.Response]],
+    budget: ReadBudget | None,
+    label: str,
+    at_least: int = MIN_PAGE,
+) -> Iterator[Page]:
+    """Page after page of a paginated read, each sized to the budget's room, until X gives no
+    next_token (or an empty page). request_for(size, token) makes one page's request."""
+    budget = budget or ReadBudget(None)
+    token: str | None = None
+    page_no = 0
+    while True:
+        page_no += 1
+        size = budget.take(PAGE_SIZE, at_least=at_least, label=label)
+        page = _budgeted(
+            caller, client, endpoint, f"{label}: {what} (page {page_no})", request_for(size, token), budget, size
+        )
+        yield page
+        token = page.next_token
+        if not token or not page.count:
+            return
+
+
 def timeline_pages(
     caller: Caller,
     client: XClient,
@@ -133,13 +160,9 @@ def timeline_pages(
     With since_id, only posts newer than it (X lets since_id override start_time).
     Raises BudgetExhaustedError when the next page would overspend the budget.
     """
-    budget = budget or ReadBudget(None)
-    token: str | None = None
-    page_no = 0
-    while True:
-        page_no += 1
-        size = budget.take(PAGE_SIZE, at_least=MIN_PAGE, label=label)
-        request = partial(
+
+    def request_for(size: int, token: str | None) -> Callable[[], requests.Response]:
+        return partial(
             client.tweepy_client.get_users_tweets,
             account_id,
             max_results=size,
@@ -151,13 +174,8 @@ def timeline_pages(
             expansions=EXPANSIONS,
             user_auth=client.user_auth,
         )
-        page = _budgeted(
-            caller, client, "GET /2/users/:id/tweets", f"{label}: reading posts (page {page_no})", request, budget, size
-        )
-        yield page
-        token = page.next_token
-        if not token or not page.count:
-            return
+
+    return _pages(caller, client, "GET /2/users/:id/tweets", "reading posts", request_for, budget, label)
 
 
 def tweets_by_ids(
@@ -214,13 +232,9 @@ def mention_pages(
     """Pages of the posts that mention the account, from start (or after since_id) up to now, newest
     first. Always up to now: X serves only the 800 most recent mentions, so the count read up to now
     is what tells whether the window's start was still within reach."""
-    budget = budget or ReadBudget(None)
-    token: str | None = None
-    page_no = 0
-    while True:
-        page_no += 1
-        size = budget.take(PAGE_SIZE, at_least=MIN_PAGE, label=label)
-        request = partial(
+
+    def request_for(size: int, token: str | None) -> Callable[[], requests.Response]:
+        return partial(
             client.tweepy_client.get_users_mentions,
             account_id,
             max_results=size,
@@ -232,12 +246,8 @@ def mention_pages(
             user_fields=["username"],
             user_auth=client.user_auth,
         )
-        what = f"{label}: reading mentions (page {page_no})"
-        page = _budgeted(caller, client, "GET /2/users/:id/mentions", what, request, budget, size)
-        yield page
-        token = page.next_token
-        if not token or not page.count:
-            return
+
+    return _pages(caller, client, "GET /2/users/:id/mentions", "reading mentions", request_for, budget, label)
 
 
 def search_pages(
@@ -251,13 +261,9 @@ def search_pages(
     budget: ReadBudget | None = None,
 ) -> Iterator[Page]:
     """Pages of recent search (the last 7 days) for the query in [start, end], newest first."""
-    budget = budget or ReadBudget(None)
-    token: str | None = None
-    page_no = 0
-    while True:
-        page_no += 1
-        size = budget.take(PAGE_SIZE, at_least=10, label=label)  # recent search pages hold 10 to 100
-        request = partial(
+
+    def request_for(size: int, token: str | None) -> Callable[[], requests.Response]:
+        return partial(
             client.tweepy_client.search_recent_tweets,
             query,
             max_results=size,
@@ -270,12 +276,9 @@ def search_pages(
             user_fields=["username"],
             user_auth=client.user_auth,
         )
-        what = f"{label}: searching (page {page_no})"
-        page = _budgeted(caller, client, "GET /2/tweets/search/recent", what, request, budget, size)
-        yield page
-        token = page.next_token
-        if not token or not page.count:
-            return
+
+    # recent search pages hold 10 to 100 posts
+    return _pages(caller, client, "GET /2/tweets/search/recent", "searching", request_for, budget, label, 10)
 
 
 def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: str, before: dt.datetime) -> bool:
