@@ -197,6 +197,13 @@ def test_sensor_requests_history_for_new_accounts_only(project: Project) -> None
     assert request.tags[ACCOUNTS_TAG] == "username:hoolitech"
     assert request.tags["dagster/asset_partition_range_end"] == str(TODAY)
     assert "username:hoolitech" in json.loads(result.cursor)["requested"]
+    # the new account's own tables; not search, whose queries the lookback already keeps
+    assert {k.to_user_string() for k in request.asset_selection or []} == {
+        "tweet_insights",
+        "tweet_engagement",
+        "engagement_by_age",
+        "mentions_insights",
+    }
 
     # the requested run loads only the new account, over its whole reachable history
     start = dt.date.fromisoformat(request.tags["dagster/asset_partition_range_start"])

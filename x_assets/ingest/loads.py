@@ -89,13 +89,12 @@ class LoadResult:
     owned_usd: float = 0.0
     owned_reads_per_day: dict[dt.date, int] = field(default_factory=dict)
     observations: int | None = None  # rows added to (or replaced in) tweet_metrics_history; None: not kept
+    author_reads: int = 0  # users in answers' includes (a mention's author): billed as user reads
+    other_failures: list[str] = field(default_factory=list)  # failed besides accounts: search queries
 
     @property
     def failed(self) -> list[AccountState]:
         return [s for s in self.states if s.status == FAILED]
-
-    author_reads: int = 0  # users in answers' includes (a mention's author): billed as user reads
-    other_failures: list[str] = field(default_factory=list)  # failed besides accounts: search queries
 
     @property
     def user_reads(self) -> int:

@@ -8,7 +8,14 @@ from typing import Any
 import dagster as dg
 
 from ..clock import utc_today
-from ..constants import ACCOUNTS_TAG, HISTORY_TAG
+from ..constants import (
+    ACCOUNTS_TAG,
+    ENGAGEMENT_BY_AGE,
+    HISTORY_TAG,
+    MENTIONS_INSIGHTS,
+    TWEET_ENGAGEMENT,
+    TWEET_INSIGHTS,
+)
 from ..ingest.source import SourceConfigError, load_source
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .dead_runs import release_dead_runs
@@ -71,6 +78,10 @@ def _new_accounts(
     first = shape.days.first_day
     request = dg.RunRequest(
         run_key=f"history-{today}-{digest}-{len(retried)}",  # a retry is a new run, not a duplicate key
+        # the new accounts' own tables: search reads queries, not accounts, and the lookback keeps it
+        asset_selection=[
+            names.key(name) for name in (TWEET_INSIGHTS, TWEET_ENGAGEMENT, ENGAGEMENT_BY_AGE, MENTIONS_INSIGHTS)
+        ],
         tags={
             RANGE_START_TAG: first,
             RANGE_END_TAG: today.isoformat(),
