@@ -144,3 +144,26 @@ def test_a_rerun_replaces_and_ages_reads_only_whats_new(project: Project) -> Non
         **expected_mentions(project, "GlobexDev", first, last),
     }
     assert after.keys() == truth.keys()
+
+
+def test_ages_refreshes_due_mentions_and_drops_deleted_ones(project: Project) -> None:
+    """Under 'ages', mentions are re-read by id on the days they are 1 (here) days old, as posts are."""
+    project.write_source(source(accounts=[{"username": "AcmeNews"}]))
+    first, last = TODAY - dt.timedelta(days=3), TODAY
+    ages = {"refresh_policy": "ages", "refresh_ages": [1]}
+    assert project.materialize(["mentions_insights"], days=(first, last), **ages).success
+    due_day = TODAY - dt.timedelta(days=1)
+    due = [k for k, r in stored(project).items() if r["created_date"] == due_day]
+    assert len(due) >= 2
+    project.server.world.advance(1)  # their counts move
+    gone = due[0][1]
+    control(project.server, "DELETE", f"/tweets/{gone}")
+    control(project.server, "POST", "/stats/reset")
+    assert project.materialize(["mentions_insights"], days=(first, last), **ages).success
+    stats = project.stats()
+    assert stats["requests"]["GET /2/tweets"] == 1  # the due ones, in one lookup
+    rows = stored(project)
+    assert (due[0][0], gone) not in rows
+    truth = expected_mentions(project, "AcmeNews", first, last)
+    for key in due[1:]:
+        assert rows[key] == truth[key]  # the counts as they are now, column by column

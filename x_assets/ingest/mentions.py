@@ -7,6 +7,7 @@ still within reach; days beyond it are written as far as they could be read and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +15,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from ..clock import utc_now
 from ..constants import MENTIONS_INSIGHTS
 from ..log import Log
 from ..warehouse.store import Slice, Store, ensure_table
 from ..warehouse.tables import ACCOUNT_STATUS_TABLE, MENTIONS_INSIGHTS_TABLE
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.payloads import Page, authors_of, created_days, posts_of
-from ..x_api.reads import BudgetExhaustedError, ReadBudget, mention_pages
+from ..x_api.reads import BudgetExhaustedError, ReadBudget, mention_pages, tweets_by_ids
 from .harvest import BUDGET_REASON, FAILED, OK, PROTECTED, REFUSED, AccountState, days_in, error_status, is_owned
 from .loads import LoadResult, Write, explained, new_caller, open_accounts, status_frame, warn_unreadable, write_once
 from .session import DEFAULT_SCOPE, XSession
@@ -41,15 +43,34 @@ class MentionsOutcome:
     pages: int = 0
     incomplete_days: list[dt.date] = field(default_factory=list)
     incomplete_reason: str = ""
+    delete_keys: list[str] = field(default_factory=list)  # mentions X reports as gone
 
 
-def _stored_newest(store: Store, log: Log, ids: list[str], first: dt.date, last: dt.date) -> dict[str, str]:
-    """For the 'ages' policy: the newest stored mention of each account whose every window day was
-    read completely ('ok'); an account with any other day is read from the window's start again."""
+@dataclass
+class StoredMentions:
+    """What the table holds for the 'ages' policy, per account id."""
+
+    newest: dict[str, str]  # the newest stored mention, when every day of the window is 'ok'
+    due: dict[str, list[str]]  # stored mentions whose age (in days) is one of the refresh ages
+
+
+def _stored_mentions(
+    store: Store, log: Log, ids: list[str], first: dt.date, last: dt.date, today: dt.date, ages: list[int]
+) -> StoredMentions:
+    """For the 'ages' policy: since_id skips only what is stored, so an account with a day of the
+    window not read completely is read from the window's start again; and the mentions due a
+    re-read of their counts, as posts are."""
     table, statuses = store.table(MENTIONS_INSIGHTS_TABLE), store.table(ACCOUNT_STATUS_TABLE)
+    due_days = [today - dt.timedelta(days=a) for a in ages]
     with store.connect(log) as conn:
         ensure_table(conn, table, {})
         ensure_table(conn, statuses, {})
+        due = conn.execute(
+            f"SELECT account_id, list(tweet_id ORDER BY tweet_id) FROM {table.qualified} "
+            "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date BETWEEN ? AND ? "
+            "AND created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1",
+            [ids, first, last, due_days],
+        ).fetchall()
         rows = conn.execute(
             f"SELECT account_id, max(tweet_id::UBIGINT)::VARCHAR FROM {table.qualified} "
             "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date >= ? GROUP BY 1 "
@@ -57,7 +78,7 @@ def _stored_newest(store: Store, log: Log, ids: list[str], first: dt.date, last:
             f"{table.qualified}.account_id AND s.endpoint = ? AND s.status = ? AND s.date BETWEEN ? AND ?) = ?",
             [ids, first, MENTIONS_INSIGHTS, OK, first, last, (last - first).days + 1],
         ).fetchall()
-    return dict(rows)
+    return StoredMentions(newest=dict(rows), due={a: list(t) for a, t in due})
 
 
 def read_mentions(
@@ -118,6 +139,38 @@ def read_mentions(
     return outcome
 
 
+def refresh_mentions(
+    session: XSession,
+    caller: Caller,
+    state: AccountState,
+    outcome: MentionsOutcome,
+    ids: list[str],
+    budget: ReadBudget,
+) -> None:
+    """Re-read stored mentions by id (the 'ages' policy) into the outcome; gone ones are deleted."""
+    pages: list[Page] = []
+    with contextlib.suppress(BudgetExhaustedError):  # what was not refreshed keeps its stored counts
+        pages.extend(tweets_by_ids(caller, session.client_for(state.spec), ids, state.label, budget, authors=True))
+    data, _ = posts_of(pages)
+    refreshed = others_posts_frame(
+        data,
+        authors_of(pages),
+        MENTIONS_INSIGHTS_TABLE,
+        account_id=state.account_id or "",
+        username=state.display_username,
+        account_name=state.account_name,
+    )
+    outcome.rows = pl.concat([outcome.rows, refreshed]).unique(["account_id", "tweet_id"], keep="first")
+    outcome.read_ids = pl.concat([outcome.read_ids, data.get_column("id")])
+    outcome.author_ids += [u for p in pages for u in p.user_ids]
+    outcome.delete_keys += [
+        str(e.get("value"))
+        for p in pages
+        for e in p.errors
+        if e.get("parameter") == "ids" and str(e.get("type", "")).endswith("/resource-not-found")
+    ]
+
+
 def load_mentions_insights(
     session: XSession,
     settings: RunSettings,
@@ -149,12 +202,22 @@ def _load(
     for state in readable:
         state.status, state.detail = OK, ""
     ids = [s.account_id or "" for s in readable]
-    newest = _stored_newest(store, log, ids, first, last) if settings.refresh_policy == "ages" else {}
+    by_ages = settings.refresh_policy == "ages"
+    stored = (
+        _stored_mentions(store, log, ids, first, last, utc_now().date(), settings.refresh_ages)
+        if by_ages
+        else StoredMentions({}, {})
+    )
 
     def read_one(state: AccountState) -> MentionsOutcome | None:
         try:
-            since_id = newest.get(state.account_id or "")
-            return read_mentions(session, settings, state, first, last, budget, since_id, caller)
+            account_id = state.account_id or ""
+            outcome = read_mentions(
+                session, settings, state, first, last, budget, stored.newest.get(account_id), caller
+            )
+            if state.status == OK and stored.due.get(account_id):
+                refresh_mentions(session, caller, state, outcome, stored.due[account_id], budget)
+            return outcome
         except XCredentialsRefusedError as exc:
             if session.client_for(state.spec).scope.label == DEFAULT_SCOPE:
                 raise
@@ -190,6 +253,7 @@ def _load(
         endpoint=MENTIONS_INSIGHTS,
         first_resolutions=first_resolutions,
         key_column="tweet_id",
+        delete_keys=[k for _, o in done for k in o.delete_keys],
     )
     written = write_once(store, log, session, write)
     warn_unreadable(states, log)

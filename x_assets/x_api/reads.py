@@ -25,6 +25,8 @@ TWEET_FIELDS = [
     "in_reply_to_user_id",
 ]
 EXPANSIONS = ["referenced_tweets.id"]
+MENTION_FIELDS = [*TWEET_FIELDS]  # author_id included: the author's handle comes from includes.users
+MENTION_EXPANSIONS = ["author_id"]
 PAGE_SIZE = 100
 LOOKUP_BATCH = 100
 MIN_PAGE = 5
@@ -179,17 +181,24 @@ def timeline_pages(
 
 
 def tweets_by_ids(
-    caller: Caller, client: XClient, ids: list[str], label: str, budget: ReadBudget | None = None
+    caller: Caller,
+    client: XClient,
+    ids: list[str],
+    label: str,
+    budget: ReadBudget | None = None,
+    authors: bool = False,
 ) -> Iterator[Page]:
-    """The posts with these ids, 100 per request (deleted ones come back as errors)."""
+    """The posts with these ids, 100 per request (deleted ones come back as errors); with authors,
+    as mentions are read: the authors' handles in includes instead of the referenced posts."""
     budget = budget or ReadBudget(None)
     for batch in chunks(ids, LOOKUP_BATCH):
         size = budget.take(len(batch), at_least=len(batch), label=label)
         request = partial(
             client.tweepy_client.get_tweets,
             batch,
-            tweet_fields=TWEET_FIELDS,
-            expansions=EXPANSIONS,
+            tweet_fields=MENTION_FIELDS if authors else TWEET_FIELDS,
+            expansions=MENTION_EXPANSIONS if authors else EXPANSIONS,
+            user_fields=["username"] if authors else None,
             user_auth=client.user_auth,
         )
         yield _budgeted(
@@ -214,10 +223,6 @@ def private_metrics(caller: Caller, client: XClient, ids: list[str], label: str)
         )
         posts.extend(body.get("data") or [])
     return posts
-
-
-MENTION_FIELDS = [*TWEET_FIELDS]  # author_id included: the author's handle comes from includes.users
-MENTION_EXPANSIONS = ["author_id"]
 
 
 def mention_pages(
