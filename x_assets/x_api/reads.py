@@ -75,9 +75,9 @@ class ReadBudget:
             self.used += reads
 
 
-def _page_of(request: Callable[[], requests.Response]) -> Callable[[], Page]:
+def _page_of(request: Callable[[], requests.Response], others: bool = False) -> Callable[[], Page]:
     """Parsing happens inside the call, so a truncated body is retried like any transient fault."""
-    return lambda: parse_page(request().content)
+    return lambda: parse_page(request().content, others)
 
 
 def _json_of(request: Callable[[], requests.Response]) -> Callable[[], dict[str, Any]]:
@@ -92,10 +92,11 @@ def _budgeted(
     request: Callable[[], requests.Response],
     budget: ReadBudget,
     size: int,
+    others: bool = False,
 ) -> Page:
     """One page read against the room reserved for it; what it returned is then counted as spent."""
     try:
-        page = caller.call(client, endpoint, what, _page_of(request))
+        page = caller.call(client, endpoint, what, _page_of(request, others))
     except BaseException:
         budget.settle(size, 0)
         raise
@@ -129,18 +130,19 @@ def _pages(
     budget: ReadBudget | None,
     label: str,
     at_least: int = MIN_PAGE,
+    others: bool = False,
 ) -> Iterator[Page]:
     """Page after page of a paginated read, each sized to the budget's room, until X gives no
-    next_token (or an empty page). request_for(size, token) makes one page's request."""
+    next_token (or an empty page). request_for(size, token) makes one page's request; others: the
+    pages hold posts by others, with their authors."""
     budget = budget or ReadBudget(None)
     token: str | None = None
     page_no = 0
     while True:
         page_no += 1
         size = budget.take(PAGE_SIZE, at_least=at_least, label=label)
-        page = _budgeted(
-            caller, client, endpoint, f"{label}: {what} (page {page_no})", request_for(size, token), budget, size
-        )
+        what_page = f"{label}: {what} (page {page_no})"
+        page = _budgeted(caller, client, endpoint, what_page, request_for(size, token), budget, size, others)
         yield page
         token = page.next_token
         if not token or not page.count:
@@ -201,9 +203,8 @@ def tweets_by_ids(
             user_fields=["username"] if authors else None,
             user_auth=client.user_auth,
         )
-        yield _budgeted(
-            caller, client, "GET /2/tweets", f"{label}: refreshing {len(batch)} post(s)", request, budget, size
-        )
+        what = f"{label}: refreshing {len(batch)} post(s)"
+        yield _budgeted(caller, client, "GET /2/tweets", what, request, budget, size, others=authors)
 
 
 PRIVATE_FIELDS = ["non_public_metrics", "organic_metrics"]
@@ -252,7 +253,8 @@ def mention_pages(
             user_auth=client.user_auth,
         )
 
-    return _pages(caller, client, "GET /2/users/:id/mentions", "reading mentions", request_for, budget, label)
+    endpoint = "GET /2/users/:id/mentions"
+    return _pages(caller, client, endpoint, "reading mentions", request_for, budget, label, others=True)
 
 
 def search_pages(
@@ -283,7 +285,8 @@ def search_pages(
         )
 
     # recent search pages hold 10 to 100 posts
-    return _pages(caller, client, "GET /2/tweets/search/recent", "searching", request_for, budget, label, 10)
+    endpoint = "GET /2/tweets/search/recent"
+    return _pages(caller, client, endpoint, "searching", request_for, budget, label, 10, others=True)
 
 
 def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: str, before: dt.datetime) -> bool:
