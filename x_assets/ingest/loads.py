@@ -219,6 +219,7 @@ def status_frame(
     incomplete: dict[str, tuple[list[dt.date], str]] | None = None,
 ) -> pl.DataFrame:
     rows = []
+    recorded_at = utc_now()
     for state in states:
         cut_days, reason = (incomplete or {}).get(state.spec.key, ([], ""))
         cut = set(cut_days)
@@ -235,6 +236,7 @@ def status_frame(
                     "endpoint": endpoint,
                     "status": status,
                     "detail": detail,
+                    "recorded_at": recorded_at,
                 }
             )
     return pl.DataFrame(rows, schema=ACCOUNT_STATUS_TABLE.polars_schema())
@@ -255,11 +257,12 @@ def replace_statuses(
     conn.register("_statuses", frame.to_arrow())
     try:
         # A day this run could not reach (a horizon, the budget) keeps the 'ok' of an earlier run that
-        # read it whole: this run replaced none of its rows, it only refreshed those it did read.
+        # read it whole after it ended: this run replaced none of its rows, only refreshed those it read.
+        # (An 'ok' recorded while the day was still running covers only the day so far.)
         conn.execute(
             "CREATE OR REPLACE TEMP TABLE _new_statuses AS SELECT * FROM _statuses AS i WHERE NOT (i.status = ? "
             f"AND EXISTS (SELECT 1 FROM {status_table.qualified} AS s WHERE s.endpoint = i.endpoint AND s.status = ? "
-            f"AND {same}))",
+            f"AND epoch(s.recorded_at) >= epoch((s.date + 1)::TIMESTAMP) AND {same}))",
             [INCOMPLETE, OK],
         )
         conn.execute(

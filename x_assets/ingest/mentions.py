@@ -124,6 +124,12 @@ def read_mentions(
         owned=is_owned(client, state),
         pages=len(pages),
     )
+    if since_id is not None and budget_stopped:
+        # the mentions between since_id and the oldest read were not read: writing the newer ones would
+        # move the newest stored past them, and the next run's since_id would skip them for good
+        outcome.rows = MENTIONS_INSIGHTS_TABLE.empty_frame()
+        outcome.incomplete_days, outcome.incomplete_reason = days_in(first, last), BUDGET_REASON
+        return outcome
     cut = sum(p.count for p in pages) >= MENTIONS_HORIZON
     if not (cut or budget_stopped):
         if since_id is None:

@@ -111,6 +111,7 @@ def read_query(
 
 def _status_rows(outcomes: Sequence[QueryOutcome], days: list[dt.date]) -> pl.DataFrame:
     rows = []
+    recorded_at = utc_now()
     for outcome in outcomes:
         cut = set(outcome.incomplete_days)
         for day in days:
@@ -126,6 +127,7 @@ def _status_rows(outcomes: Sequence[QueryOutcome], days: list[dt.date]) -> pl.Da
                     "endpoint": SEARCH_INSIGHTS,
                     "status": status,
                     "detail": detail,
+                    "recorded_at": recorded_at,
                 }
             )
     return pl.DataFrame(rows, schema=ACCOUNT_STATUS_TABLE.polars_schema())

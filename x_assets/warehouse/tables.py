@@ -216,6 +216,12 @@ ACCOUNT_STATUS_TABLE = Table(
         _c("endpoint", "VARCHAR", "account_insights, tweet_insights, mentions_insights or search_insights."),
         _c("status", "VARCHAR", "ok, protected, suspended, not_found, credentials_refused, failed or incomplete."),
         _c("detail", "VARCHAR", "What happened, in words."),
+        _c(
+            "recorded_at",
+            "TIMESTAMPTZ",
+            "When the status was recorded, in UTC. An 'ok' recorded after its day ended stands for a day read "
+            "whole: a later run that cannot reach the day (a horizon, the budget) leaves it, and the day's rows.",
+        ),
     ),
 )
 
