@@ -31,6 +31,7 @@ from ..warehouse.tables import (
     ACCOUNT_INSIGHTS_TABLE,
     ACCOUNT_STATUS_TABLE,
     ENGAGEMENT_AGES,
+    ENGAGEMENT_SQL,
     TWEET_INSIGHTS_TABLE,
     TWEET_METRICS_HISTORY_TABLE,
     Table,
@@ -194,10 +195,7 @@ def _by_age_disagrees_with_history(c: CheckInput) -> pl.DataFrame:
     observation), or an engagement at an age that is not the one observed at that age."""
     posts = c.sibling(TWEET_INSIGHTS_TABLE).qualified
     history = c.sibling(TWEET_METRICS_HISTORY_TABLE).qualified
-    engagement = (
-        "coalesce(like_count, 0) + coalesce(own_retweet_count, 0) + coalesce(reply_count, 0) + coalesce(quote_count, 0)"
-    )
-    at_age = ", ".join(f"max({engagement}) FILTER (WHERE age_days = {a}) AS day_{a}" for a in ENGAGEMENT_AGES)
+    at_age = ", ".join(f"max({ENGAGEMENT_SQL}) FILTER (WHERE age_days = {a}) AS day_{a}" for a in ENGAGEMENT_AGES)
     differs = " OR ".join(f"e.engagement_day_{a} IS DISTINCT FROM h.day_{a}" for a in ENGAGEMENT_AGES)
     return c.rows(
         f"""

@@ -14,7 +14,12 @@ from typing import Any
 
 import duckdb
 
-from ..warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_ENGAGEMENT_TABLE, TWEET_METRICS_HISTORY_TABLE
+from ..warehouse.tables import (
+    ACCOUNT_INSIGHTS_TABLE,
+    ENGAGEMENT_SQL,
+    TWEET_ENGAGEMENT_TABLE,
+    TWEET_METRICS_HISTORY_TABLE,
+)
 
 _SIZE = (8.0, 4.2)
 _DPI = 90
@@ -171,8 +176,7 @@ def engagement_curve_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: d
 
     history = TWEET_METRICS_HISTORY_TABLE.in_schema(schema).qualified
     rows = conn.execute(
-        "SELECT account_name, age_days, avg(coalesce(like_count, 0) + coalesce(own_retweet_count, 0) "
-        "+ coalesce(reply_count, 0) + coalesce(quote_count, 0)), count(*) "
+        f"SELECT account_name, age_days, avg({ENGAGEMENT_SQL}), count(*) "
         # from age 1: a post read on its first day has lived only part of it
         f"FROM {history} WHERE created_date BETWEEN ? AND ? AND age_days BETWEEN 1 AND ? "
         "AND NOT is_retweet GROUP BY ALL ORDER BY account_name, age_days",

@@ -22,6 +22,7 @@ from .tables import (
     ACCOUNT_INSIGHTS_TABLE,
     ENGAGEMENT_AGES,
     ENGAGEMENT_BY_AGE_TABLE,
+    ENGAGEMENT_SQL,
     TWEET_ENGAGEMENT_TABLE,
     TWEET_INSIGHTS_TABLE,
     TWEET_METRICS_HISTORY_TABLE,
@@ -108,9 +109,7 @@ JOIN (
            count(*) AS observations,
            max(age_days) AS last_observed_age
     FROM (
-        SELECT tweet_id, age_days,
-               coalesce(like_count, 0) + coalesce(own_retweet_count, 0)
-                 + coalesce(reply_count, 0) + coalesce(quote_count, 0) AS engagement
+        SELECT tweet_id, age_days, {engagement} AS engagement
         FROM {{tweet_metrics_history}}
         WHERE created_date BETWEEN $first AND $last
     )
@@ -118,6 +117,7 @@ JOIN (
 ) AS h USING (tweet_id)
 WHERE t.created_date BETWEEN $first AND $last
 """.format(
+    engagement=ENGAGEMENT_SQL,
     ages=", ".join(f"h.engagement_day_{a}" for a in ENGAGEMENT_AGES),
     by_age=", ".join(f"max(engagement) FILTER (WHERE age_days = {a}) AS engagement_day_{a}" for a in ENGAGEMENT_AGES),
 )

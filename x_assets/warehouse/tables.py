@@ -310,6 +310,8 @@ TWEET_METRICS_HISTORY_TABLE = Table(
 )
 
 ENGAGEMENT = "like_count + own_retweet_count + reply_count + quote_count"
+# The same in SQL over a row of tweet_insights or tweet_metrics_history: a count X leaves out is 0.
+ENGAGEMENT_SQL = " + ".join(f"coalesce({c.strip()}, 0)" for c in ENGAGEMENT.split("+"))
 ENGAGEMENT_AGES = (1, 3, 7)
 
 ENGAGEMENT_BY_AGE_TABLE = Table(
