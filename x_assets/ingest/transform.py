@@ -22,7 +22,7 @@ API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
 def _referenced(kind: str) -> pl.Expr:
-    """Whether the post references another this way; reads the "types" column tweets_frame_many adds."""
+    """Whether the post references another this way; reads the "types" column _with_types adds."""
     return pl.col("types").list.contains(kind).fill_null(False)
 
 
@@ -36,6 +36,33 @@ class AccountPosts:
     username: str
     account_name: str
     private: pl.DataFrame | None = None  # tweet_id and the owned-only columns (see private_frame)
+
+
+def _with_types(data: pl.DataFrame) -> pl.DataFrame:
+    """Each post once, with its reference types as one list column, taken once (three list.eval
+    passes cost more); _referenced reads it."""
+    return data.unique("id", keep="first", maintain_order=True).with_columns(
+        pl.col("referenced_tweets").list.eval(pl.element().struct.field("type")).alias("types")
+    )
+
+
+def _post_columns() -> list[pl.Expr]:
+    """What every table of posts keeps of a post as read: day and time (UTC), id, full text,
+    language, the three flags and the public counts as X gives them, and when X answered."""
+    metric = pl.col("public_metrics").struct.field
+    created_at = pl.col("created_at").str.strptime(UTC_TS, API_TIME_FORMAT)
+    return [
+        created_at.dt.date().alias("created_date"),
+        pl.col("id").alias("tweet_id"),
+        created_at.alias("created_at"),
+        pl.coalesce(pl.col("note_tweet").struct.field("text"), pl.col("text")).alias("text"),
+        pl.col("lang"),
+        _referenced("retweeted").alias("is_retweet"),
+        _referenced("quoted").alias("is_quote"),
+        _referenced("replied_to").alias("is_reply"),
+        *(metric(m).alias(m) for m in METRICS),
+        pl.col("fetched_at"),
+    ]
 
 
 def tweets_frame_many(batch: Sequence[AccountPosts]) -> pl.DataFrame:
@@ -59,33 +86,17 @@ def tweets_frame_many(batch: Sequence[AccountPosts]) -> pl.DataFrame:
     )
     # each account's originals as its own answers gave them (two accounts may read one at different times)
     included = pl.concat([b.included.with_columns(pl.lit(b.account_id).alias("account_id")) for b in items])
-    # The reference types as one list column, taken once: three list.eval passes cost more.
-    raw = data.unique("id", keep="first", maintain_order=True).with_columns(
-        pl.col("referenced_tweets").list.eval(pl.element().struct.field("type")).alias("types")
-    )
-    metric = pl.col("public_metrics").struct.field
     retweeted = (
         pl.col("referenced_tweets")
         .list.eval(pl.element().filter(pl.element().struct.field("type") == "retweeted").struct.field("id"))
         .list.first()
     )
-    created_at = pl.col("created_at").str.strptime(UTC_TS, API_TIME_FORMAT)
-    frame = raw.select(
-        created_at.dt.date().alias("created_date"),
-        pl.col("id").alias("tweet_id"),
+    frame = _with_types(data).select(
+        *_post_columns(),
         pl.col("account_id"),
         pl.col("username"),
         pl.col("account_name"),
-        created_at.alias("created_at"),
-        pl.coalesce(pl.col("note_tweet").struct.field("text"), pl.col("text")).alias("text"),
-        pl.col("lang"),
-        _referenced("retweeted").alias("is_retweet"),
-        _referenced("quoted").alias("is_quote"),
-        _referenced("replied_to").alias("is_reply"),
-        metric("retweet_count").alias("retweet_count"),
         retweeted.alias("original_tweet_id"),
-        *(metric(m).alias(m) for m in METRICS if m != "retweet_count"),
-        pl.col("fetched_at"),
     )
     lookup = included.select(
         pl.col("account_id"),
@@ -123,24 +134,10 @@ def others_posts_frame(data: pl.DataFrame, authors: pl.DataFrame, table: Table, 
     constants: the columns that say what the posts were read for (the account, or the query)."""
     if not data.height:
         return table.empty_frame()
-    metric = pl.col("public_metrics").struct.field
-    created_at = pl.col("created_at").str.strptime(UTC_TS, API_TIME_FORMAT)
-    raw = data.unique("id", keep="first", maintain_order=True).with_columns(
-        pl.col("referenced_tweets").list.eval(pl.element().struct.field("type")).alias("types")
-    )
-    frame = raw.select(
-        created_at.dt.date().alias("created_date"),
-        pl.col("id").alias("tweet_id"),
+    frame = _with_types(data).select(
+        *_post_columns(),
         *(pl.lit(value, pl.String).alias(name) for name, value in constants.items()),
         pl.col("author_id"),
-        created_at.alias("created_at"),
-        pl.coalesce(pl.col("note_tweet").struct.field("text"), pl.col("text")).alias("text"),
-        pl.col("lang"),
-        _referenced("retweeted").alias("is_retweet"),
-        _referenced("quoted").alias("is_quote"),
-        _referenced("replied_to").alias("is_reply"),
-        *(metric(m).alias(m) for m in METRICS),
-        pl.col("fetched_at"),
     )
     handles = authors.select(pl.col("id").alias("author_id"), pl.col("username").alias("author_username"))
     frame = frame.join(handles, on="author_id", how="left", maintain_order="left")
