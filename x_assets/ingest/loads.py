@@ -352,6 +352,7 @@ def explained(
     first: dt.date,
     last: dt.date,
     endpoint: str,
+    unfinished: pl.DataFrame | None = None,
 ) -> Iterator[None]:
     """No missing day goes unexplained, whatever ends the run.
 
@@ -359,8 +360,11 @@ def explained(
     did not finish; the run's own write replaces it. So a run that is killed, crashes in its write
     or is refused by X (402, 401, a usage cap; its answer then becomes the detail) leaves a status
     where it left no rows. A day that has a status keeps it: its rows are as that status says.
+
+    unfinished: the 'failed' statuses to mark, when the run is not about the accounts (a search's
+    queries); by default each account's.
     """
-    _mark_unfinished(session, store, log, only, days_in(first, last), endpoint)
+    _mark_unfinished(session, store, log, only, days_in(first, last), endpoint, unfinished)
     try:
         yield
     except XFatalError as exc:
@@ -381,6 +385,7 @@ def _mark_unfinished(
     only: Sequence[str] | None,
     days: list[dt.date],
     endpoint: str,
+    unfinished: pl.DataFrame | None = None,
 ) -> None:
     extra = session.source.default_schema
     with store.connect(log) as conn, transaction(conn):
@@ -389,14 +394,16 @@ def _mark_unfinished(
         if conflicts:
             listed = "\n".join(f"  - {c}" for c in conflicts)
             raise SourceConfigError(f"{session.source.path}: {len(conflicts)} problem(s):\n{listed}")
-        registry = read_registry(conn, store.schema_name)
-        accounts = select_accounts(session, only, NullLog())  # _open says which accounts it skips
-        states = [AccountState(spec=a, account_id=a.account_id or registry.get(a.key)) for a in accounts]
-        for state in states:
-            state.fail(FAILED, UNFINISHED)
+        if unfinished is None:
+            registry = read_registry(conn, store.schema_name)
+            accounts = select_accounts(session, only, NullLog())  # open_accounts says which accounts it skips
+            states = [AccountState(spec=a, account_id=a.account_id or registry.get(a.key)) for a in accounts]
+            for state in states:
+                state.fail(FAILED, UNFINISHED)
+            unfinished = status_frame(states, days, endpoint)
         status_table = store.table(ACCOUNT_STATUS_TABLE)
         ensure_table(conn, status_table, extra)
-        conn.register("_unfinished", with_default_schema(status_frame(states, days, endpoint), extra).to_arrow())
+        conn.register("_unfinished", with_default_schema(unfinished, extra).to_arrow())
         try:
             conn.execute(
                 f"INSERT INTO {status_table.qualified} BY NAME SELECT * FROM _unfinished AS u "

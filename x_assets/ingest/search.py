@@ -19,11 +19,11 @@ from ..constants import SEARCH_INSIGHTS
 from ..log import Log
 from ..warehouse.store import Slice, Store, ensure_table, transaction, write_rows
 from ..warehouse.tables import ACCOUNT_STATUS_TABLE, SEARCH_INSIGHTS_TABLE, with_default_schema
-from ..x_api.calls import Caller, XCredentialsRefusedError, XFatalError, XTransientError
+from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.payloads import Page, authors_of, created_days, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, search_pages
 from .harvest import BUDGET_REASON, FAILED, INCOMPLETE, OK, days_in
-from .loads import UNFINISHED, LoadResult, new_caller, replace_statuses
+from .loads import UNFINISHED, LoadResult, explained, new_caller, replace_statuses
 from .session import DEFAULT_SCOPE, XSession
 from .settings import RunSettings
 from .source import QuerySpec
@@ -160,31 +160,10 @@ def load_search_insights(
 ) -> LoadResult:
     """Every query's matches created on days first..last, as far as recent search reaches."""
     queries = list(session.source.queries)
-    days = days_in(first, last)
-    extra = session.source.default_schema
-    status_table = store.table(ACCOUNT_STATUS_TABLE)
-    unfinished = [QueryOutcome(q, FAILED, UNFINISHED) for q in queries]
-    with store.connect(log) as conn, transaction(conn):  # no day unexplained, whatever ends the run
-        ensure_table(conn, status_table, extra)
-        conn.register("_unfinished", with_default_schema(_status_rows(unfinished, days), extra).to_arrow())
-        try:
-            conn.execute(
-                f"INSERT INTO {status_table.qualified} BY NAME SELECT * FROM _unfinished AS u WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {status_table.qualified} AS s WHERE s.date = u.date AND s.endpoint = u.endpoint "
-                "AND s.username = u.username)"
-            )
-        finally:
-            conn.unregister("_unfinished")
-    try:
+    # no day unexplained, whatever ends the run: each query's days marked unfinished until written
+    unfinished = _status_rows([QueryOutcome(q, FAILED, UNFINISHED) for q in queries], days_in(first, last))
+    with explained(session, store, log, None, first, last, SEARCH_INSIGHTS, unfinished):
         return _load(session, settings, store, queries, first, last, log)
-    except XFatalError as exc:
-        with store.connect(log) as conn:
-            conn.execute(
-                f"UPDATE {status_table.qualified} SET detail = ? WHERE endpoint = ? AND date BETWEEN ? AND ? "
-                "AND status = ? AND detail = ?",
-                [str(exc)[:500], SEARCH_INSIGHTS, first, last, FAILED, UNFINISHED],
-            )
-        raise
 
 
 def _load(
