@@ -261,18 +261,26 @@ def refresh_posts(
 ) -> PostsOutcome:
     """Re-read stored posts by id (the refresh-by-age policy); gone ones are to be deleted."""
     assert state.account_id is not None
+    pages, gone = reread_by_ids(caller, client, ids, state.label, budget)
+    posts = posts_of(pages)
+    return PostsOutcome(_account_posts(state, posts), pages=len(pages), read_ids=_read_ids(posts), delete_keys=gone)
+
+
+def reread_by_ids(
+    caller: Caller, client: XClient, ids: list[str], label: str, budget: ReadBudget, authors: bool = False
+) -> tuple[list[Page], list[str]]:
+    """Stored posts read again by id (the 'ages' policy): the pages, and the ids X reports gone.
+    The budget may stop it early: what was not re-read keeps its stored numbers."""
     pages: list[Page] = []
-    with contextlib.suppress(BudgetExhaustedError):  # what was not refreshed keeps its stored numbers
-        for page in tweets_by_ids(caller, client, ids, state.label, budget):
-            pages.append(page)
+    with contextlib.suppress(BudgetExhaustedError):
+        pages.extend(tweets_by_ids(caller, client, ids, label, budget, authors=authors))
     gone = [
         str(e.get("value"))
         for p in pages
         for e in p.errors
         if e.get("parameter") == "ids" and str(e.get("type", "")).endswith("/resource-not-found")
     ]
-    posts = posts_of(pages)
-    return PostsOutcome(_account_posts(state, posts), pages=len(pages), read_ids=_read_ids(posts), delete_keys=gone)
+    return pages, gone
 
 
 def _account_posts(state: AccountState, posts: tuple[pl.DataFrame, pl.DataFrame]) -> AccountPosts:

@@ -415,6 +415,30 @@ def _mark_unfinished(
             conn.unregister("_unfinished")
 
 
+def newest_read_whole(
+    conn: duckdb.DuckDBPyConnection,
+    table: Table,
+    status_table: Table,
+    endpoint: str,
+    owners: list[str],
+    first: dt.date,
+    last: dt.date,
+    status_of: str,
+) -> dict[str, str]:
+    """For the 'ages' policy (mentions, search): per owner (an account, or a query), the newest
+    stored post id of the window, only when every day of the window has an 'ok' status, since a
+    since_id read skips only what is stored. status_of: SQL matching a status row s to a row t."""
+    owner = f't."{table.owner}"'
+    rows = conn.execute(
+        f"SELECT {owner}, max(t.tweet_id::UBIGINT)::VARCHAR FROM {table.qualified} AS t "
+        f"WHERE {owner} IN (SELECT unnest(?::VARCHAR[])) AND t.created_date >= ? GROUP BY 1 "
+        f"HAVING (SELECT count(DISTINCT s.date) FROM {status_table.qualified} AS s WHERE {status_of} "
+        "AND s.endpoint = ? AND s.status = ? AND s.date BETWEEN ? AND ?) = ?",
+        [owners, first, endpoint, OK, first, last, (last - first).days + 1],
+    ).fetchall()
+    return dict(rows)
+
+
 def look_up_accounts(session: XSession, settings: RunSettings, store: Store, log: Log) -> list[AccountState]:
     """The configured accounts as X knows them now, through the lookups a run makes; writes nothing.
 

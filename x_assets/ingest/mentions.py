@@ -7,7 +7,6 @@ still within reach; days beyond it are written as far as they could be read and 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +21,30 @@ from ..warehouse.store import Slice, Store, ensure_table
 from ..warehouse.tables import ACCOUNT_STATUS_TABLE, MENTIONS_INSIGHTS_TABLE
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.payloads import Page, authors_of, created_days, posts_of
-from ..x_api.reads import BudgetExhaustedError, ReadBudget, mention_pages, tweets_by_ids
-from .harvest import BUDGET_REASON, FAILED, OK, PROTECTED, REFUSED, AccountState, days_in, error_status, is_owned
-from .loads import LoadResult, Write, explained, new_caller, open_accounts, status_frame, warn_unreadable, write_once
+from ..x_api.reads import BudgetExhaustedError, ReadBudget, mention_pages
+from .harvest import (
+    BUDGET_REASON,
+    FAILED,
+    OK,
+    PROTECTED,
+    REFUSED,
+    AccountState,
+    days_in,
+    error_status,
+    is_owned,
+    reread_by_ids,
+)
+from .loads import (
+    LoadResult,
+    Write,
+    explained,
+    new_caller,
+    newest_read_whole,
+    open_accounts,
+    status_frame,
+    warn_unreadable,
+    write_once,
+)
 from .session import DEFAULT_SCOPE, XSession
 from .settings import RunSettings
 from .transform import others_posts_frame
@@ -71,14 +91,10 @@ def _stored_mentions(
             "AND created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1",
             [ids, first, last, due_days],
         ).fetchall()
-        rows = conn.execute(
-            f"SELECT account_id, max(tweet_id::UBIGINT)::VARCHAR FROM {table.qualified} "
-            "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date >= ? GROUP BY 1 "
-            f"HAVING (SELECT count(DISTINCT s.date) FROM {statuses.qualified} AS s WHERE s.account_id = "
-            f"{table.qualified}.account_id AND s.endpoint = ? AND s.status = ? AND s.date BETWEEN ? AND ?) = ?",
-            [ids, first, MENTIONS_INSIGHTS, OK, first, last, (last - first).days + 1],
-        ).fetchall()
-    return StoredMentions(newest=dict(rows), due={a: list(t) for a, t in due})
+        newest = newest_read_whole(
+            conn, table, statuses, MENTIONS_INSIGHTS, ids, first, last, "s.account_id = t.account_id"
+        )
+    return StoredMentions(newest=newest, due={a: list(t) for a, t in due})
 
 
 def read_mentions(
@@ -154,9 +170,8 @@ def refresh_mentions(
     budget: ReadBudget,
 ) -> None:
     """Re-read stored mentions by id (the 'ages' policy) into the outcome; gone ones are deleted."""
-    pages: list[Page] = []
-    with contextlib.suppress(BudgetExhaustedError):  # what was not refreshed keeps its stored counts
-        pages.extend(tweets_by_ids(caller, session.client_for(state.spec), ids, state.label, budget, authors=True))
+    client = session.client_for(state.spec)
+    pages, gone = reread_by_ids(caller, client, ids, state.label, budget, authors=True)
     data, _ = posts_of(pages)
     refreshed = others_posts_frame(
         data,
@@ -169,12 +184,7 @@ def refresh_mentions(
     outcome.rows = pl.concat([outcome.rows, refreshed]).unique(["account_id", "tweet_id"], keep="first")
     outcome.read_ids = pl.concat([outcome.read_ids, data.get_column("id")])
     outcome.author_ids += [u for p in pages for u in p.user_ids]
-    outcome.delete_keys += [
-        str(e.get("value"))
-        for p in pages
-        for e in p.errors
-        if e.get("parameter") == "ids" and str(e.get("type", "")).endswith("/resource-not-found")
-    ]
+    outcome.delete_keys += gone
 
 
 def load_mentions_insights(

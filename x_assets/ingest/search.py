@@ -23,7 +23,7 @@ from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.payloads import Page, authors_of, created_days, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, search_pages
 from .harvest import BUDGET_REASON, FAILED, INCOMPLETE, OK, days_in
-from .loads import UNFINISHED, LoadResult, explained, new_caller, replace_statuses
+from .loads import UNFINISHED, LoadResult, explained, new_caller, newest_read_whole, replace_statuses
 from .session import DEFAULT_SCOPE, XSession
 from .settings import RunSettings
 from .source import QuerySpec
@@ -139,14 +139,8 @@ def _stored_newest(store: Store, log: Log, names: list[str], first: dt.date, las
     with store.connect(log) as conn:
         ensure_table(conn, table, {})
         ensure_table(conn, statuses, {})
-        rows = conn.execute(
-            f"SELECT t.query_name, max(t.tweet_id::UBIGINT)::VARCHAR FROM {table.qualified} AS t "
-            "WHERE t.query_name IN (SELECT unnest(?::VARCHAR[])) AND t.created_date >= ? GROUP BY 1 "
-            f"HAVING (SELECT count(DISTINCT s.date) FROM {statuses.qualified} AS s WHERE s.username = "
-            "'query:' || t.query_name AND s.endpoint = ? AND s.status = ? AND s.date BETWEEN ? AND ?) = ?",
-            [names, first, SEARCH_INSIGHTS, OK, first, last, (last - first).days + 1],
-        ).fetchall()
-    return dict(rows)
+        status_of = "s.username = 'query:' || t.query_name"  # a query's statuses carry query:<name>
+        return newest_read_whole(conn, table, statuses, SEARCH_INSIGHTS, names, first, last, status_of)
 
 
 def load_search_insights(
