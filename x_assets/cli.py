@@ -45,6 +45,18 @@ def _main(argv: list[str] | None = None) -> int:
     summary.add_argument(
         "--source", action="append", default=[], help="a source's technical name (default: x, the default source)"
     )
+    usage = sub.add_parser(
+        "usage",
+        help="X's count of billed post reads per UTC day (GET /2/usage/tweets, one request) against the read ledger",
+    )
+    usage.add_argument("--days", type=int, default=7, help="UTC days back from today, 1 to 90 (default 7)")
+    usage.add_argument("--database", default=os.environ.get(ENV_DUCKDB_PATH, DEFAULT_DUCKDB_PATH))
+    usage.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        help="a source (schema) whose ledger counts; default: every source in the warehouse (X bills the project)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "validate":
@@ -63,6 +75,8 @@ def _main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "accounts":
         return _accounts()
+    if args.command == "usage":
+        return _usage(args.days, args.database, args.source)
     if args.command == "release-dead-runs":
         return _release_dead_runs(args.run_id)
     if args.command == "summary":
@@ -110,6 +124,80 @@ def _stored_ids(database: str) -> dict[str, str]:
             return read_registry(conn)
     except duckdb.Error:  # locked by a run, or not a DuckDB file: the run itself checks again
         return {}
+
+
+def _usage(days: int, database: str, sources: list[str]) -> int:
+    """X's usage endpoint with the default credentials (a bearer token), beside the ledgers."""
+    import logging
+
+    import dagster as dg
+    import duckdb
+
+    from .definitions import build_resources
+    from .ingest.billing import ledger_post_reads, reconcile
+    from .ingest.loads import new_caller
+    from .ingest.session import DEFAULT_SCOPE
+    from .x_api.calls import XFatalError, XTransientError
+    from .x_api.usage import MAX_DAYS, fetch_usage
+
+    if not 1 <= days <= MAX_DAYS:
+        print(f"x-assets: --days must be 1 to {MAX_DAYS}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="x-assets: %(message)s")
+    try:
+        schemas = _ledger_schemas(database, sources)
+        with duckdb.connect(database, read_only=True) if os.path.isfile(database) else duckdb.connect() as conn:
+            ledger = ledger_post_reads(conn, schemas)
+    except duckdb.Error as exc:
+        print(
+            f"x-assets: cannot read {database} ({str(exc).splitlines()[0]}); try again when the run ends",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        with dg.build_resources(build_resources()) as built:
+            x = built.x
+            session = x.open()
+            if DEFAULT_SCOPE not in session.clients:
+                raise SourceConfigError("the usage endpoint is read with the default credentials, and none are set")
+            usage = fetch_usage(
+                new_caller(x.settings(), logging.getLogger("x_assets")), session.clients[DEFAULT_SCOPE], days
+            )
+    except (SourceConfigError, XFatalError, XTransientError) as exc:
+        print(f"x-assets: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, SourceConfigError) else 1
+    table = reconcile(ledger, usage)
+    print(f"{'UTC day':<12} {'X billed':>10} {'ledger':>10} {'difference':>11}")
+    for day, billed, recorded, difference in table.iter_rows():
+        print(f"{day!s:<12} {billed:>10,} {recorded:>10,} {difference:>+11,}")
+    if usage.project_usage is not None:
+        cap = f" of {usage.project_cap:,}" if usage.project_cap else ""
+        resets = f", resetting in {usage.cap_reset_day} day(s)" if usage.cap_reset_day is not None else ""
+        print(f"billing cycle so far: {usage.project_usage:,}{cap} post reads{resets}")
+    print(f"ledgers counted: {', '.join(schemas) or 'none'} in {database}")
+    if table.get_column("difference").abs().sum():
+        print(
+            "a difference is X counting reads the ledgers do not hold: other apps or tools of the same project, "
+            "sources not counted here, or a run stopped between its reads and its write"
+        )
+    return 0
+
+
+def _ledger_schemas(database: str, sources: list[str]) -> list[str]:
+    """The schemas given, or every schema of the warehouse holding a read ledger."""
+    if sources:
+        return sources
+    if not os.path.isfile(database):
+        return []
+    import duckdb
+
+    from .constants import READ_LEDGER
+
+    with duckdb.connect(database, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT schema_name FROM duckdb_tables() WHERE table_name = ? ORDER BY 1", [READ_LEDGER]
+        ).fetchall()
+    return [schema for (schema,) in rows]
 
 
 def _accounts() -> int:

@@ -6,11 +6,13 @@ import base64
 import binascii
 import datetime as dt
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..x_api.query import QueryError, parse_query
-from . import shapes
+from . import meter, shapes
 from .auth import Credential
 from .search import matches
 from .world import MENTIONS_CAP, SUSPENDED, TIMELINE_CAP, Account, Tweet, World
@@ -44,6 +46,14 @@ class InvalidRequestError(Exception):
 class UnsupportedAuthenticationError(Exception):
     """A user-context-only field asked for with app-only (bearer) auth: X answers 403."""
 
+    body = shapes.UNSUPPORTED_AUTHENTICATION
+
+
+class AppOnlyEndpointError(UnsupportedAuthenticationError):
+    """User context on an endpoint that takes app-only auth alone: X answers 403 too."""
+
+    body = shapes.USER_CONTEXT_FORBIDDEN
+
 
 @dataclass
 class Reply:
@@ -60,6 +70,7 @@ class Request:
     world: World
     params: dict[str, str]
     credential: Credential
+    post_reads_by_day: Callable[[], Counter[str]] = Counter  # the meter's billed posts per UTC day
 
     def values(self, name: str) -> list[str]:
         raw = self.params.get(name, "")
@@ -521,6 +532,45 @@ def tweet_by_id(req: Request, tweet_id: str) -> Reply:
     return _tweet_lookup(req, [tweet_id], "id", "GET /2/tweets/:id", "tweet", single=True)
 
 
+USAGE_FIELDS = frozenset(
+    ("cap_reset_day", "daily_client_app_usage", "daily_project_usage", "project_cap", "project_id", "project_usage")
+)
+PROJECT_CAP = 3_000_000  # pay-per-use: post reads per monthly billing cycle
+
+
+def usage_tweets(req: Request) -> Reply:
+    """Post reads billed per UTC day (deduplicated, as billed) for the project and its app; app-only.
+
+    The numbers are strings, as X sends them (its spec says integers), and the billing cycle is
+    modelled as the calendar month. Without usage.fields only project_id is sent (modelled)."""
+    check_params(req.params, ("days", "usage.fields"))
+    reply = Reply(200, {}, "GET /2/usage/tweets", "usage")
+    if req.credential.kind != "bearer":
+        raise AppOnlyEndpointError()
+    raw = req.params.get("days", "7")
+    if not raw.isdigit() or not 1 <= int(raw) <= 90:
+        raise InvalidRequestError("days", raw, f"The `days` query parameter value [{raw}] is not between 1 and 90")
+    fields = req.fields("usage.fields", USAGE_FIELDS)
+    today = dt.datetime.fromtimestamp(req.world.now_ms() / 1000, tz=dt.UTC).date()
+    reads = req.post_reads_by_day()
+    days = [today - dt.timedelta(days=n) for n in range(int(raw) - 1, -1, -1)]
+    daily = [{"date": f"{day.isoformat()}T00:00:00.000Z", "usage": str(reads.get(day.isoformat(), 0))} for day in days]
+    next_cycle = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    cycle = sum(n for day, n in reads.items() if day >= today.replace(day=1).isoformat())
+    everything: dict[str, Any] = {
+        "project_id": meter.PROJECT_ID,
+        "project_cap": str(PROJECT_CAP),
+        "project_usage": str(cycle),
+        "cap_reset_day": (next_cycle - today).days,
+        "daily_project_usage": {"project_id": meter.PROJECT_ID, "usage": daily},
+        "daily_client_app_usage": [
+            {"client_app_id": meter.CLIENT_APP_ID, "usage": daily, "usage_result_count": len(daily)}
+        ],
+    }
+    reply.body = {"data": {k: v for k, v in everything.items() if k in fields or k == "project_id"}}
+    return reply
+
+
 ROUTES: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"^/2/users/by$"), users_by_usernames),
     (re.compile(r"^/2/users/by/username/([^/]+)$"), user_by_username),
@@ -531,6 +581,7 @@ ROUTES: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"^/2/tweets/search/recent$"), search_recent),
     (re.compile(r"^/2/tweets$"), tweets_by_ids),
     (re.compile(r"^/2/tweets/([^/]+)$"), tweet_by_id),
+    (re.compile(r"^/2/usage/tweets$"), usage_tweets),
 ]
 
 ROUTE_GROUPS = {
@@ -543,6 +594,7 @@ ROUTE_GROUPS = {
     tweets_by_ids: ("GET /2/tweets", "tweets"),
     search_recent: ("GET /2/tweets/search/recent", "search"),
     tweet_by_id: ("GET /2/tweets/:id", "tweet"),
+    usage_tweets: ("GET /2/usage/tweets", "usage"),
 }
 
 

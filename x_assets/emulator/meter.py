@@ -19,7 +19,10 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "tweet": (450, 900),
     "mentions": (450, 300),
     "search": (450, 300),
+    "usage": (50, 50),  # app-only: a user-context request is refused before it counts
 }
+PROJECT_ID = "1712345678901234567"  # the one project and app every emulator credential belongs to
+CLIENT_APP_ID = "29876543"
 
 
 class RateLimiter:
@@ -108,6 +111,11 @@ class Stats:
             self.users_returned += len(user_ids)
             self._post_days.update((day, t) for t in tweet_ids)
             self._user_days.update((day, u) for u in user_ids)
+
+    def post_reads_by_day(self) -> Counter[str]:
+        """Billable post reads per UTC day (ISO dates): what X's usage endpoint reports."""
+        with self._lock:
+            return Counter(day for day, _ in self._post_days)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -183,15 +183,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _call(self, handler: Any, args: tuple[str, ...], query: str, credential: Credential) -> api.Reply:
         params = dict(parse_qsl(query, keep_blank_values=True))
-        request = api.Request(self.emulator.world, params, credential)
+        request = api.Request(self.emulator.world, params, credential, self.emulator.stats.post_reads_by_day)
         route, group = api.ROUTE_GROUPS[handler]
         try:
             with self.emulator.world.lock:
                 return handler(request, *args)  # type: ignore[no-any-return]
         except api.InvalidRequestError as exc:
             return api.Reply(400, exc.body, route, group)
-        except api.UnsupportedAuthenticationError:
-            return api.Reply(403, shapes.UNSUPPORTED_AUTHENTICATION, route, group)
+        except api.UnsupportedAuthenticationError as exc:
+            return api.Reply(403, exc.body, route, group)
 
     def _serve_fault(
         self,

@@ -237,6 +237,12 @@ UNSUPPORTED_AUTHENTICATION = {
     "type": PROBLEMS + "unsupported-authentication",
     "status": 403,
 }
+# The same refusal for an endpoint that takes app-only auth alone (GET /2/usage/tweets).
+USER_CONTEXT_FORBIDDEN = {
+    **UNSUPPORTED_AUTHENTICATION,
+    "detail": "Authenticating with OAuth 1.0a User Context is forbidden for this endpoint.  Supported "
+    "authentication types are [OAuth 2.0 Application-Only].",
+}
 UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
 TOO_MANY_REQUESTS = {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}
 USAGE_CAPPED = {

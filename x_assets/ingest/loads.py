@@ -36,6 +36,7 @@ from ..warehouse.store import (
 from ..warehouse.tables import (
     ACCOUNT_INSIGHTS_TABLE,
     ACCOUNT_STATUS_TABLE,
+    READ_LEDGER_TABLE,
     TWEET_INSIGHTS_TABLE,
     TWEET_METRICS_HISTORY_TABLE,
     UTC_TS,
@@ -43,8 +44,8 @@ from ..warehouse.tables import (
     with_default_schema,
 )
 from ..x_api.calls import Caller, CallStats, XCredentialsRefusedError, XFatalError, XTransientError
-from ..x_api.payloads import created_days
 from ..x_api.reads import ReadBudget
+from .billing import Billed, Reads, per_creation_day, record_bill
 from .harvest import (
     FAILED,
     INCOMPLETE,
@@ -91,6 +92,7 @@ class LoadResult:
     observations: int | None = None  # rows added to (or replaced in) tweet_metrics_history; None: not kept
     author_reads: int = 0  # users in answers' includes (a mention's author): billed as user reads
     other_failures: list[str] = field(default_factory=list)  # failed besides accounts: search queries
+    billed: Billed | None = None  # what the run added to the day's bill (the read ledger); None: not recorded
 
     @property
     def failed(self) -> list[AccountState]:
@@ -102,16 +104,29 @@ class LoadResult:
 
     @property
     def estimated_usd(self) -> float:
-        return round(
-            self.post_reads * self.post_usd + self.owned_reads * self.owned_usd + self.user_reads * self.user_usd, 4
-        )
+        """The run's reads priced as if no other run had read anything that UTC day."""
+        return self.usd(self.post_reads, self.owned_reads, self.user_reads)
+
+    @property
+    def billed_usd(self) -> float | None:
+        billed = self.billed
+        if billed is None:
+            return None
+        return self.usd(billed.posts.len(), billed.owned.len(), billed.users)
+
+    def usd(self, posts: int, owned: int, users: int) -> float:
+        return round(posts * self.post_usd + owned * self.owned_usd + users * self.user_usd, 4)
 
     def day_figures(self) -> dict[dt.date, dict[str, Any]]:
         """Each day's own share of the run, summing over the days to the run's totals: the rows
         written under that day, the reads of posts created that day (a post read is billed once a
         UTC day, and belongs to its creation day), and the run's user reads (its lookups, made once
-        for the whole window) on its last day."""
+        for the whole window) on its last day. billed_*: the same, less what an earlier run had
+        already read that UTC day (the read ledger): what the run adds to X's bill."""
         first, last = self.days
+        billed = self.billed
+        billed_posts = per_creation_day(billed.posts, first, last) if billed else {}
+        billed_owned = per_creation_day(billed.owned, first, last) if billed else {}
         figures = {}
         for day in days_in(first, last):
             posts = self.post_reads_per_day.get(day, 0)
@@ -122,8 +137,16 @@ class LoadResult:
                 "post_reads": posts,
                 **({"owned_reads": owned} if self.owned_reads else {}),
                 "user_reads": users,
-                "estimated_usd": round(posts * self.post_usd + owned * self.owned_usd + users * self.user_usd, 4),
+                "estimated_usd": self.usd(posts, owned, users),
             }
+            if billed is not None:
+                new = (billed_posts.get(day, 0), billed_owned.get(day, 0), billed.users if day == last else 0)
+                figures[day] |= {
+                    "billed_post_reads": new[0],
+                    **({"billed_owned_reads": new[1]} if self.owned_reads else {}),
+                    "billed_user_reads": new[2],
+                    "billed_usd": self.usd(*new),
+                }
         return figures
 
     def run_metadata(self) -> dict[str, Any]:
@@ -136,6 +159,16 @@ class LoadResult:
             **({"run_owned_reads": self.owned_reads} if self.owned_reads else {}),
             "run_user_reads": self.user_reads,
             "run_estimated_usd": self.estimated_usd,
+            **(
+                {
+                    "run_billed_post_reads": self.billed.posts.len() + self.billed.owned.len(),
+                    "run_billed_user_reads": self.billed.users,
+                    "run_billed_usd": self.billed_usd,
+                    "billed_day": str(self.billed.day),
+                }
+                if self.billed is not None
+                else {}
+            ),
             "accounts": len(self.states),
             "accounts_loaded": sum(s.status in (OK, PROTECTED) for s in self.states),
             "requests_total": sum(self.stats.requests.values()),
@@ -293,12 +326,18 @@ class Write:
     rows_per_day: dict[dt.date, int] = field(default_factory=dict)  # filled by the write
     history: Table | None = None  # where each post read is also kept as its day's observation
     observations: int = 0  # filled by the write
+    reads: Reads | None = None  # what the run read, for the read ledger
+    billed: Billed | None = None  # filled by the write: what of it X bills anew today
 
 
 def write_once(store: Store, log: Log, session: XSession, write: Write) -> int:
     with store.connect(log) as conn:
         # Row order in a table means nothing here; without it DuckDB inserts staged files in parallel.
         conn.execute("SET preserve_insertion_order = false")
+        if write.reads is not None:
+            # X bills the reads whatever becomes of the write: they are recorded first, on their own
+            with transaction(conn):
+                write.billed = record_bill(conn, store.table(READ_LEDGER_TABLE), write.reads, write.endpoint)
         return _write_in(conn, session, write)
 
 
@@ -496,6 +535,7 @@ def load_account_insights(
         statuses=status_frame(states, days, ACCOUNT_INSIGHTS),
         endpoint=ACCOUNT_INSIGHTS,
         first_resolutions=first_resolutions,
+        reads=Reads(utc_today(), users=[s.account_id or "" for s in states if s.user is not None]),
     )
     written = write_once(store, log, session, write)
     warn_unreadable(states, log)
@@ -509,6 +549,7 @@ def load_account_insights(
         settings.user_read_usd,
         preview=snapshots.head(5),
         rows_per_day=write.rows_per_day,
+        billed=write.billed,
     )
     log.info(
         f"account_insights {first}..{last}: {written} row(s) for {len(observed)} of {len(states)} account(s), "
@@ -706,8 +747,8 @@ def _load_tweet_insights(
         read = pl.concat(read_ids).unique() if read_ids else pl.Series("id", [], pl.String)
         read = read.filter(~read.is_in(owned.implode()))
         post_reads, owned_reads = read.len(), owned.len()
-        post_reads_per_day = dict(created_days(read).clip(first, last).value_counts().iter_rows())
-        owned_reads_per_day = dict(created_days(owned).clip(first, last).value_counts().iter_rows())
+        post_reads_per_day = per_creation_day(read, first, last)
+        owned_reads_per_day = per_creation_day(owned, first, last)
         write = Write(
             table=store.table(TWEET_INSIGHTS_TABLE),
             status_table=store.table(ACCOUNT_STATUS_TABLE),
@@ -722,6 +763,7 @@ def _load_tweet_insights(
             history=store.table(TWEET_METRICS_HISTORY_TABLE)
             if TWEET_METRICS_HISTORY in session.source.endpoints
             else None,
+            reads=Reads(now.date(), read, owned, [s.account_id or "" for s in states if s.user is not None]),
         )
         written = write_once(store, log, session, write)
     result = LoadResult(
@@ -741,6 +783,7 @@ def _load_tweet_insights(
         incomplete={k: v[0] for k, v in incomplete.items()},
         preview=stager.preview,
         observations=write.observations if write.history is not None else None,
+        billed=write.billed,
     )
     log.info(
         f"tweet_insights {first}..{last}: {written} post(s) for {len(slices)} of {len(states)} account(s), "

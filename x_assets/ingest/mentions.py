@@ -20,8 +20,9 @@ from ..log import Log
 from ..warehouse.store import Slice, Store, ensure_table
 from ..warehouse.tables import ACCOUNT_STATUS_TABLE, MENTIONS_INSIGHTS_TABLE
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
-from ..x_api.payloads import Page, authors_of, created_days, posts_of
+from ..x_api.payloads import Page, authors_of, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, mention_pages
+from .billing import Reads, per_creation_day
 from .harvest import (
     BUDGET_REASON,
     FAILED,
@@ -213,6 +214,7 @@ def _load(
     caller = new_caller(settings, log)
     states, first_resolutions = open_accounts(session, store, log, only, caller)
     budget = ReadBudget(settings.max_post_reads)
+    today = utc_now().date()
     # a protected account's mentions are others' public posts: readable like anyone's
     readable = [s for s in states if s.account_id is not None and s.status in (OK, PROTECTED)]
     for state in readable:
@@ -220,7 +222,7 @@ def _load(
     ids = [s.account_id or "" for s in readable]
     by_ages = settings.refresh_policy == "ages"
     stored = (
-        _stored_mentions(store, log, ids, first, last, utc_now().date(), settings.refresh_ages)
+        _stored_mentions(store, log, ids, first, last, today, settings.refresh_ages)
         if by_ages
         else StoredMentions({}, {})
     )
@@ -259,6 +261,12 @@ def _load(
                 f"{outcome.incomplete_reason}; loaded what could be read, days marked incomplete"
             )
     rows = [o.rows for _, o in done if o.rows.height]
+    # X bills a post (and a user) once a UTC day; an account's own mentions read as itself are owned reads
+    owned = _unique([o.read_ids for _, o in done if o.owned])
+    read = _unique([o.read_ids for _, o in done if not o.owned])
+    read = read.filter(~read.is_in(owned.implode()))
+    authors = {a for _, o in done for a in o.author_ids}
+    looked_up = {s.account_id or "" for s in states if s.user is not None}
     write = Write(
         table=store.table(MENTIONS_INSIGHTS_TABLE),
         status_table=store.table(ACCOUNT_STATUS_TABLE),
@@ -270,14 +278,10 @@ def _load(
         first_resolutions=first_resolutions,
         key_column="tweet_id",
         delete_keys=[k for _, o in done for k in o.delete_keys],
+        reads=Reads(today, read, owned, looked_up | authors),
     )
     written = write_once(store, log, session, write)
     warn_unreadable(states, log)
-    # X bills a post (and a user) once a UTC day; an account's own mentions read as itself are owned reads
-    owned = _unique([o.read_ids for _, o in done if o.owned])
-    read = _unique([o.read_ids for _, o in done if not o.owned])
-    read = read.filter(~read.is_in(owned.implode()))
-    authors = {a for _, o in done for a in o.author_ids}
     result = LoadResult(
         MENTIONS_INSIGHTS,
         (first, last),
@@ -288,13 +292,14 @@ def _load(
         settings.user_read_usd,
         post_reads=read.len(),
         rows_per_day=write.rows_per_day,
-        post_reads_per_day=dict(created_days(read).clip(first, last).value_counts().iter_rows()),
+        post_reads_per_day=per_creation_day(read, first, last),
         owned_reads=owned.len(),
         owned_usd=settings.owned_read_usd,
-        owned_reads_per_day=dict(created_days(owned).clip(first, last).value_counts().iter_rows()),
+        owned_reads_per_day=per_creation_day(owned, first, last),
         incomplete={k: v[0] for k, v in incomplete.items()},
         preview=write.rows.head(5) if isinstance(write.rows, pl.DataFrame) else None,
         author_reads=len(authors),
+        billed=write.billed,
     )
     log.info(
         f"mentions_insights {first}..{last}: {written} mention(s) of {len(done)} of {len(states)} account(s), "

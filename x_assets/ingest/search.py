@@ -18,10 +18,11 @@ from ..clock import utc_now
 from ..constants import SEARCH_INSIGHTS
 from ..log import Log
 from ..warehouse.store import Slice, Store, ensure_table, transaction, write_rows
-from ..warehouse.tables import ACCOUNT_STATUS_TABLE, SEARCH_INSIGHTS_TABLE, with_default_schema
+from ..warehouse.tables import ACCOUNT_STATUS_TABLE, READ_LEDGER_TABLE, SEARCH_INSIGHTS_TABLE, with_default_schema
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
-from ..x_api.payloads import Page, authors_of, created_days, posts_of
+from ..x_api.payloads import Page, authors_of, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, search_pages
+from .billing import Reads, per_creation_day, record_bill
 from .harvest import BUDGET_REASON, FAILED, INCOMPLETE, OK, days_in
 from .loads import UNFINISHED, LoadResult, explained, new_caller, newest_read_whole, replace_statuses
 from .session import DEFAULT_SCOPE, XSession
@@ -202,24 +203,28 @@ def _load(
     incoming = pl.concat(rows) if rows else SEARCH_INSIGHTS_TABLE.empty_frame()
     rows_per_day: dict[dt.date, int] = {}
     extra = session.source.default_schema
-    # the same one-transaction slice replacement as the other tables, with the statuses
-    with store.connect(log) as conn, transaction(conn):
-        for t in (table, store.table(ACCOUNT_STATUS_TABLE)):
-            ensure_table(conn, t, extra)
-        written = write_rows(
-            conn,
-            table,
-            with_default_schema(incoming, extra),
-            (first, last),
-            [o.slice for o in done if o.slice is not None],
-            "tweet_id",
-            (),
-            rows_per_day,
-        )
-        statuses = with_default_schema(_status_rows(outcomes, days_in(first, last)), extra)
-        replace_statuses(conn, store.table(ACCOUNT_STATUS_TABLE), statuses, (first, last), SEARCH_INSIGHTS)
     read = pl.concat([o.read_ids for o in done]).unique() if done else pl.Series("id", [], pl.String)
     authors = {a for o in done for a in o.author_ids}
+    reads = Reads(now.date(), read, users=authors)
+    with store.connect(log) as conn:
+        with transaction(conn):  # X bills the reads whatever becomes of the write: recorded first
+            billed = record_bill(conn, store.table(READ_LEDGER_TABLE), reads, SEARCH_INSIGHTS)
+        # the same one-transaction slice replacement as the other tables, with the statuses
+        with transaction(conn):
+            for t in (table, store.table(ACCOUNT_STATUS_TABLE)):
+                ensure_table(conn, t, extra)
+            written = write_rows(
+                conn,
+                table,
+                with_default_schema(incoming, extra),
+                (first, last),
+                [o.slice for o in done if o.slice is not None],
+                "tweet_id",
+                (),
+                rows_per_day,
+            )
+            statuses = with_default_schema(_status_rows(outcomes, days_in(first, last)), extra)
+            replace_statuses(conn, store.table(ACCOUNT_STATUS_TABLE), statuses, (first, last), SEARCH_INSIGHTS)
     result = LoadResult(
         SEARCH_INSIGHTS,
         (first, last),
@@ -230,10 +235,11 @@ def _load(
         settings.user_read_usd,
         post_reads=read.len(),
         rows_per_day=rows_per_day,
-        post_reads_per_day=dict(created_days(read).clip(first, last).value_counts().iter_rows()),
+        post_reads_per_day=per_creation_day(read, first, last),
         incomplete={o.label: o.incomplete_days for o in done if o.incomplete_days},
         preview=incoming.head(5),
         author_reads=len(authors),
+        billed=billed,
     )
     result.other_failures = [f"{o.label} ({o.detail})" for o in outcomes if o.status != OK]
     log.info(

@@ -182,6 +182,12 @@ def tag_cost(context: dg.AssetExecutionContext, result: LoadResult) -> None:
             {"x/owned_reads": str(int(tags.get("x/owned_reads", 0)) + result.owned_reads)} if result.owned_reads else {}
         ),
         "x/user_reads": str(int(tags.get("x/user_reads", 0)) + result.user_reads),
+        # what the run added to X's bill of the day, less what earlier runs had read (the read ledger)
+        **(
+            {"x/billed_usd": f"{float(tags.get('x/billed_usd', 0)) + result.billed_usd:.4f}"}
+            if result.billed_usd is not None
+            else {}
+        ),
     }
     context.instance.add_run_tags(context.run_id, spent)
 

@@ -333,6 +333,25 @@ def _incoming(conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame | Sequence[Pat
     yield f"read_parquet([{files}])"
 
 
+def record_reads(conn: duckdb.DuckDBPyConnection, ledger: Table, reads: pl.DataFrame) -> pl.DataFrame:
+    """Inside the caller's transaction: add to the read ledger the reads it lacks for their UTC day,
+    and return those: what the run adds to X's bill (an earlier run's read of the day is not billed again)."""
+    ensure_table(conn, ledger, {})
+    conn.register("_reads", reads.to_arrow())
+    try:
+        new = frame(
+            conn,
+            "SELECT r.* FROM (SELECT DISTINCT ON (read_date, resource, resource_id) * FROM _reads) AS r "
+            f"ANTI JOIN {ledger.qualified} AS l USING (read_date, resource, resource_id)",
+        )
+        conn.register("_billed", new.to_arrow())
+        conn.execute(f"INSERT INTO {ledger.qualified} BY NAME SELECT *, ? AS recorded_at FROM _billed", [utc_now()])
+    finally:
+        conn.unregister("_reads")
+        conn.unregister("_billed")
+    return new
+
+
 def frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pl.DataFrame:
     """A query's result as a polars frame, through Arrow."""
     return conn.sql(sql, params=params).pl()

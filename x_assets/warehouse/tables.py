@@ -15,6 +15,7 @@ from ..constants import (
     ACCOUNT_STATUS,
     ENGAGEMENT_BY_AGE,
     MENTIONS_INSIGHTS,
+    READ_LEDGER,
     SCHEMA,
     SEARCH_INSIGHTS,
     TWEET_ENGAGEMENT,
@@ -237,6 +238,30 @@ ACCOUNT_REGISTRY_TABLE = Table(
     ),
 )
 
+READ_LEDGER_TABLE = Table(
+    name=READ_LEDGER,
+    date_column="read_date",
+    key=("read_date", "resource", "resource_id"),
+    columns=(
+        _c(
+            "read_date",
+            "DATE",
+            "UTC day of the read, the day X bills it: a post or user is billed once a UTC day however often "
+            "the runs of that day read it.",
+        ),
+        _c("resource", "VARCHAR", "post or user."),
+        _c("resource_id", "VARCHAR", "The post's id, or the user's numeric id."),
+        _c(
+            "rate",
+            "VARCHAR",
+            "post, owned (a post of an account's own timeline or mentions read as itself) or user: the price "
+            "the first read of the day was billed at.",
+        ),
+        _c("endpoint", "VARCHAR", "The table whose run read it first that day."),
+        _c("recorded_at", "TIMESTAMPTZ", "When that run recorded it, in UTC."),
+    ),
+)
+
 ACCOUNT_DAILY_GROWTH_TABLE = Table(
     name=ACCOUNT_DAILY_GROWTH,
     date_column="date",
@@ -366,6 +391,7 @@ def markdown_reference() -> str:
         ACCOUNT_INSIGHTS_TABLE,
         TWEET_INSIGHTS_TABLE,
         ACCOUNT_STATUS_TABLE,
+        READ_LEDGER_TABLE,
         TWEET_METRICS_HISTORY_TABLE,
         MENTIONS_INSIGHTS_TABLE,
         SEARCH_INSIGHTS_TABLE,

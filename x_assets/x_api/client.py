@@ -39,6 +39,7 @@ ROUTES = (
     (re.compile(r"^/2/users/by$"), "GET /2/users/by"),
     (re.compile(r"^/2/users$"), "GET /2/users"),
     (re.compile(r"^/2/tweets$"), "GET /2/tweets"),
+    (re.compile(r"^/2/usage/tweets$"), "GET /2/usage/tweets"),
 )
 
 
