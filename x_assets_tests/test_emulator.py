@@ -22,7 +22,7 @@ from x_assets.emulator import (
 from x_assets.emulator.world import iso_ms, snowflake_ms
 from x_assets.x_api.client import ScopeCredentials, XClient, make_client
 
-from .conftest import account_by_name, control
+from .conftest import NOW_MS, account_by_name, control
 
 FIELDS = ["created_at", "public_metrics", "referenced_tweets", "lang", "note_tweet", "author_id"]
 
@@ -377,3 +377,20 @@ def test_accounts_listing(server: EmulatorServer) -> None:
     assert states == {"active", "protected", "suspended", "capped", "owner_only", "not_found"}
     assert listing["FirehoseNews"]["past_timeline_cap"] is True
     assert listing["PrivateLabs"]["readable_only_with"] == "privatelabs-owner"
+
+
+def test_times_are_rfc_3339_with_z_or_an_offset_as_the_spec_says(server: EmulatorServer, client: XClient) -> None:
+    # twarc sends +00:00; X's spec gives start_time the `date-time` format, which allows an offset
+    account = account_by_name(server, "AcmeNews").id
+    start = dt.datetime.fromtimestamp(NOW_MS / 1000, tz=dt.UTC) - dt.timedelta(days=5)
+    zulu = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def ids(start_time: str) -> list[str]:
+        page = client.tweepy_client.get_users_tweets(account, start_time=start_time, max_results=100)
+        return [t["id"] for t in page.get("data", [])]
+
+    assert ids(zulu) == ids(start.isoformat(timespec="seconds")) != []
+    # the same instant written two hours ahead of UTC
+    assert ids(zulu) == ids((start + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+02:00"))
+    with pytest.raises(tweepy.BadRequest):
+        client.tweepy_client.get_users_tweets(account, start_time=start.strftime("%Y-%m-%d %H:%M:%S"))

@@ -19,7 +19,8 @@ from .world import MENTIONS_CAP, SUSPENDED, TIMELINE_CAP, Account, Tweet, World
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 ID_RE = re.compile(r"^[0-9]{1,19}$")
-TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{1,3})?Z$")
+# RFC 3339, as the spec's `date-time` format says: Z or an offset (twarc sends +00:00), milliseconds at most
+TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})$")
 EARLIEST = dt.datetime(2010, 11, 6, 0, 0, 1, tzinfo=dt.UTC)
 
 FIELD_PARAMS = ("tweet.fields", "user.fields", "expansions", "media.fields", "place.fields", "poll.fields")
@@ -261,7 +262,8 @@ def _parse_time(name: str, value: str) -> int:
     message = f"Invalid '{name}':'{value}'. '{name}' must be on or after {EARLIEST:%Y-%m-%dT%H:%MZ}"
     if not match:
         raise InvalidRequestError(name, value, f"Invalid '{name}':'{value}'. Expected format YYYY-MM-DDTHH:mm:ssZ")
-    moment = dt.datetime.fromisoformat(match.group(1)).replace(tzinfo=dt.UTC)
+    offset = "+00:00" if match.group(3) == "Z" else match.group(3)
+    moment = dt.datetime.fromisoformat(match.group(1) + offset).astimezone(dt.UTC)
     if moment < EARLIEST:
         raise InvalidRequestError(name, value, message)
     return int(moment.timestamp()) * 1000  # second granularity
