@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,22 @@ def test_a_run_that_dies_in_its_write_leaves_its_days_explained(
     assert project.materialize(["tweet_insights"], partition=str(day)).success
     left = project.query("SELECT count(*) FROM x.account_status WHERE date = ? AND detail = ?", [day, loads.UNFINISHED])
     assert left == [(0,)]  # the run that loaded the day replaced every marker
+
+
+def test_pacing_spends_each_window_whole_when_it_is_smaller_than_the_workers(project: Project) -> None:
+    # a legacy Basic app has 5 or 10 timeline requests per window, fewer than the 16 workers: they
+    # must share what the window has, not each wait for a new window (a request a window)
+    limit = 3
+    control(
+        project.server, "POST", "/rate-limits", {"enforce": True, "limits": {"timeline": limit}, "window_seconds": 2}
+    )
+    result = project.materialize(["tweet_insights"], days=WEEK, **FAST)
+    assert result.success
+    stats = project.stats()
+    assert "429" not in stats["statuses"]
+    per_credential = [
+        n for key, n in stats["requests_by_credential_and_route"].items() if key.endswith("GET /2/users/:id/tweets")
+    ]
+    assert sum(per_credential) > limit  # the work needs more than one window
+    opened = control(project.server, "GET", "/rate-limits")["windows_opened"]["timeline"]
+    assert opened == sum(math.ceil(n / limit) for n in per_credential)

@@ -31,7 +31,12 @@ class RateLimiter:
         self.limits = dict(DEFAULT_LIMITS)
         self.window_s: float = WINDOW_S
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+        self.windows_opened: Counter[str] = Counter()  # per endpoint group: how many windows requests opened
         self._lock = threading.Lock()
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {"enforce": self.enforce, "limits": self.limits, "windows_opened": dict(self.windows_opened)}
 
     def configure(
         self, enforce: bool | None = None, limits: dict[str, int] | None = None, window_s: float | None = None
@@ -46,15 +51,17 @@ class RateLimiter:
             if window_s is not None:
                 self.window_s = float(window_s)
             self._windows.clear()
+            self.windows_opened.clear()
 
     def take(self, group: str, credential: str, user_context: bool) -> tuple[bool, dict[str, str]]:
         """Count one request; returns (allowed, the three x-rate-limit headers)."""
         limit = self.limits[group][1 if user_context else 0]
         now = time.time()
         with self._lock:
-            start, used = self._windows.get((group, credential), (now, 0))
-            if now >= start + self.window_s:
+            start, used = self._windows.get((group, credential), (now, -1))
+            if used < 0 or now >= start + self.window_s:
                 start, used = now, 0
+                self.windows_opened[group] += 1
             allowed = not self.enforce or used < limit
             if allowed:
                 used += 1

@@ -261,7 +261,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, {"ok": True})
             elif route == ("POST", "/rate-limits"):
                 emu.limiter.configure(body.get("enforce"), body.get("limits"), body.get("window_seconds"))
-                self._json(200, {"enforce": emu.limiter.enforce, "limits": emu.limiter.limits})
+                self._json(200, emu.limiter.describe())
+            elif route == ("GET", "/rate-limits"):
+                self._json(200, emu.limiter.describe())
             elif route == ("POST", "/latency"):
                 emu.latency_ms = float(body["latency_ms"])
                 self._json(200, {"latency_ms": emu.latency_ms})

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -496,8 +496,7 @@ def look_up_accounts(session: XSession, settings: RunSettings, store: Store, log
 
 
 def new_caller(settings: RunSettings, log: Log) -> Caller:
-    policy = replace(settings.call_policy, reserve=settings.max_workers)
-    return Caller(policy, CallStats(), log)
+    return Caller(settings.call_policy, CallStats(), log)
 
 
 def load_account_insights(

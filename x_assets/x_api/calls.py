@@ -60,7 +60,6 @@ class CallPolicy:
     backoff_cap_seconds: float = 60.0
     max_rate_limit_wait_seconds: float = 900.0  # bound on one rate-limit wait
     long_wait_seconds: float = 30.0  # waits at least this long are logged
-    reserve: int = 0  # requests kept in hand per window: the number of parallel workers
     sleep: Callable[[float], None] | None = None  # None: a wait that stop() interrupts; tests inject a clock
     clock: Callable[[], float] = time.time
 
@@ -148,27 +147,22 @@ class Caller:
             raise RunStoppedError("the run is stopping")
 
     def _pace(self, client: XClient, endpoint: str, what: str) -> None:
-        """Wait out a nearly spent window instead of spending requests on 429s.
+        """Send only into a window with room: wait for its reset instead of spending requests on 429s.
 
-        Parallel workers share the window, so the reserve keeps one request per worker. Once a
-        window has turned over, what we knew of it is stale: one request learns the new window
-        and the other workers wait for its answer, so they cannot all burst into it.
+        The workers share the window through the client's adapter, which counts what each lets go.
         """
         while True:
-            client.adapter.await_window(endpoint)
-            state = client.adapter.rate_limit(endpoint)
-            if state is None or state.remaining is None or state.reset is None:
+            wait = client.adapter.take(endpoint, self.policy.clock())
+            if wait is None:
                 return
-            if state.remaining > self.policy.reserve:
-                return
-            until_reset = state.reset - self.policy.clock()
-            if until_reset <= 0:
-                client.adapter.forget_window(endpoint, state)
+            if isinstance(wait, threading.Event):  # another worker is learning the window
+                wait.wait(30.0)
                 continue
-            wait = until_reset + random.uniform(0.5, 1.5)
+            wait += random.uniform(0.5, 1.5)
             if wait > self.policy.max_rate_limit_wait_seconds:
+                client.adapter.go(endpoint)
                 return  # X will answer 429 and call() decides
-            self._sleep(wait, f"{what}: rate-limit window nearly used up ({client.scope.label})", rate_limit=True)
+            self._sleep(wait, f"{what}: rate-limit window used up ({client.scope.label})", rate_limit=True)
 
     def call(self, client: XClient, endpoint: str, what: str, fn: Callable[[], T]) -> T:
         attempt = 0

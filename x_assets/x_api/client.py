@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,12 +74,22 @@ class XBaseURLSession(requests.Session):
 
 
 class XBaseURLAdapter(HTTPAdapter):
-    """Sends X API requests with a default timeout; remembers rate-limit windows."""
+    """Sends X API requests with a default timeout, and spends each endpoint's rate-limit window.
+
+    X reports a window in every answer (remaining, reset). The adapter counts the requests let go
+    since the last report, so parallel workers use exactly what is left and then wait for the
+    reset, never a request more: no 429 in normal operation, and no request held back while the
+    window has room (a legacy Basic app has 5 or 10 timeline requests per window, fewer than the
+    workers). Requests still in flight when a report arrives count as not yet in it, which errs
+    toward waiting.
+    """
 
     def __init__(self, timeout: float) -> None:
-        super().__init__(pool_connections=4, pool_maxsize=32)
+        super().__init__(pool_connections=4, pool_maxsize=64)
         self.timeout = timeout
         self._windows: dict[str, RateLimitState] = {}
+        self._sent: Counter[str] = Counter()  # let go since the window was last reported
+        self._in_flight: Counter[str] = Counter()
         self._first: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
@@ -87,35 +98,55 @@ class XBaseURLAdapter(HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         route = route_of(url)
+        state = None
         try:
             response = super().send(request, **kwargs)
             state = _rate_limit_state(response.headers)
-            if state.remaining is not None:
-                with self._lock:
-                    self._windows[route] = state
         finally:
             with self._lock:
+                self._in_flight[route] = max(0, self._in_flight[route] - 1)
+                if state is not None and state.remaining is not None and state.reset is not None:
+                    self._learn(route, state)
                 first = self._first.pop(route, None)
             if first is not None:
                 first.set()
         return response
 
-    def forget_window(self, route: str, stale: RateLimitState) -> None:
-        """Drop a window that has turned over, unless a newer answer already replaced it."""
-        with self._lock:
-            if self._windows.get(route) is stale:
-                del self._windows[route]
+    def _learn(self, route: str, state: RateLimitState) -> None:
+        known = self._windows.get(route)
+        if known is not None and known.reset == state.reset and (known.remaining or 0) < (state.remaining or 0):
+            return  # an earlier answer of the same window, overtaken by a later one
+        self._windows[route] = state
+        self._sent[route] = self._in_flight[route]
 
-    def await_window(self, route: str, timeout: float = 30.0) -> None:
-        """Until X has told us this endpoint's window, let one request go first and the rest wait for it."""
+    def take(self, route: str, now: float) -> float | threading.Event | None:
+        """Count one request against the endpoint's window and let it go (None); or the seconds
+        until the window turns over, when the requests since its last report have spent it; or,
+        while no window is known, an event to wait for: the first request goes alone and learns it."""
         with self._lock:
-            if route in self._windows:
-                return
+            state = self._windows.get(route)
+            if state is not None and state.remaining is not None and state.reset is not None:
+                if state.remaining - self._sent[route] > 0:
+                    self._go(route)
+                    return None
+                if state.reset > now:
+                    return state.reset - now
+                del self._windows[route]  # it has turned over: what we knew is stale
             first = self._first.get(route)
-            if first is None:
-                self._first[route] = threading.Event()
-                return
-        first.wait(timeout)
+            if first is not None:
+                return first
+            self._first[route] = threading.Event()
+            self._go(route)
+            return None
+
+    def go(self, route: str) -> None:
+        """Count a request let go without a check (X's 429 then decides)."""
+        with self._lock:
+            self._go(route)
+
+    def _go(self, route: str) -> None:
+        self._sent[route] += 1
+        self._in_flight[route] += 1
 
     def rate_limit(self, route: str) -> RateLimitState | None:
         """The last window X reported for this endpoint and these credentials (shared by all threads)."""
