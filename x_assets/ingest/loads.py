@@ -67,6 +67,8 @@ from .source import AccountSpec, SourceConfigError, refuse_twins
 from .staging import Stager, staging_folder
 from .transform import accounts_frame
 
+PROGRESS_EVERY_S = 5.0
+
 
 class PastObservationError(ValueError):
     """account_insights can only observe the present: X keeps no history of profile metrics."""
@@ -690,6 +692,15 @@ def _load_tweet_insights(
     # Rows are staged as Parquet a batch of accounts at a time and inserted from there in the final
     # transaction, so a backfill of a million posts never sits in memory at once.
     started = time.monotonic()
+    last_said = [started]
+
+    def say(i: int, line: str) -> None:
+        """An account's progress, at most every PROGRESS_EVERY_S besides the first and the last: each
+        line is an event Dagster stores, and 500 of them cost a run seconds."""
+        now = time.monotonic()
+        if i in (1, len(readable)) or now - last_said[0] >= PROGRESS_EVERY_S:
+            last_said[0] = now
+            log.info(f"account {i}/{len(readable)} {line}; {progress(i)}")
 
     def progress(done: int) -> str:
         """So far, and how long the rest should take at this pace (accounts finish in any order)."""
@@ -706,7 +717,7 @@ def _load_tweet_insights(
         read_ids.extend(o.read_ids for o in outcomes)
         owned_ids.extend(o.owned_ids for o in outcomes)
         if state.status != OK:
-            log.info(f"account {i}/{len(readable)} {state.label}: {state.status}: {state.detail}; {progress(i)}")
+            say(i, f"{state.label}: {state.status}: {state.detail}")  # x.account_status and a warning say it too
             return
         for outcome in outcomes:
             stager.add(outcome.posts)
@@ -720,7 +731,7 @@ def _load_tweet_insights(
                 )
         pages = sum(o.pages for o in outcomes)
         rows = sum(o.posts.data.height for o in outcomes)
-        log.info(f"account {i}/{len(readable)} {state.label}: {rows} post(s) in {pages} page(s); {progress(i)}")
+        say(i, f"{state.label}: {rows} post(s) in {pages} page(s)")
 
     with staging_folder(store.database) as stage:
         stager = Stager(stage, session.source.default_schema)
