@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -78,6 +79,10 @@ def error_status(error: dict[str, Any]) -> tuple[str, str]:
     return NOT_FOUND, detail  # resource-not-found, and anything X may add: the account cannot be read
 
 
+# Lookups of 100 accounts each sent at once: 10,000 accounts are 100 requests, the run's first ones.
+LOOKUP_WORKERS = 8
+
+
 def resolve_accounts(
     session: XSession,
     accounts: Iterable[AccountSpec],
@@ -106,43 +111,54 @@ def resolve_accounts(
 
 
 def _lookup(caller: Caller, client: XClient, states: list[AccountState], key: str, ident: Any) -> None:
-    for batch in chunks(states, LOOKUP_BATCH):
-        values = [ident(s) for s in batch]
-        try:
-            if key == "ids":
-                users, errors = lookup_users(caller, client, ids=values)
-            else:
-                users, errors = lookup_users(caller, client, usernames=values)
-        except XCredentialsRefusedError as exc:
-            if client.scope.label == "default":
-                raise
-            for state in batch:
-                state.fail(REFUSED, str(exc))
+    """The batches of 100 at once: a run's first requests, before any timeline can be read."""
+    batches = list(chunks(states, LOOKUP_BATCH))
+    if len(batches) <= 1:
+        for batch in batches:
+            _lookup_batch(caller, client, batch, key, ident)
+        return
+    with ThreadPoolExecutor(max_workers=min(LOOKUP_WORKERS, len(batches)), thread_name_prefix="x-lookup") as pool:
+        for future in [pool.submit(_lookup_batch, caller, client, batch, key, ident) for batch in batches]:
+            future.result()  # the default credentials refused: raised here, as before
+
+
+def _lookup_batch(caller: Caller, client: XClient, batch: list[AccountState], key: str, ident: Any) -> None:
+    values = [ident(s) for s in batch]
+    try:
+        if key == "ids":
+            users, errors = lookup_users(caller, client, ids=values)
+        else:
+            users, errors = lookup_users(caller, client, usernames=values)
+    except XCredentialsRefusedError as exc:
+        if client.scope.label == "default":
+            raise
+        for state in batch:
+            state.fail(REFUSED, str(exc))
+        return
+    except XTransientError as exc:
+        for state in batch:
+            state.fail(FAILED, str(exc))
+        return
+    fetched_at = utc_now()
+    # handles are case-insensitive on X, so match them case-insensitively
+    found = {(u["id"] if key == "ids" else u["username"]).lower(): u for u in users}
+    problems = {str(e.get("value", "")).lower(): e for e in errors}
+    for state, value in zip(batch, values, strict=True):
+        user = found.get(value.lower())
+        if user is None:
+            error = problems.get(value.lower(), {"detail": "X returned neither the account nor an error"})
+            state.fail(*error_status(error))
             continue
-        except XTransientError as exc:
-            for state in batch:
-                state.fail(FAILED, str(exc))
-            continue
-        fetched_at = utc_now()
-        # handles are case-insensitive on X, so match them case-insensitively
-        found = {(u["id"] if key == "ids" else u["username"]).lower(): u for u in users}
-        problems = {str(e.get("value", "")).lower(): e for e in errors}
-        for state, value in zip(batch, values, strict=True):
-            user = found.get(value.lower())
-            if user is None:
-                error = problems.get(value.lower(), {"detail": "X returned neither the account nor an error"})
-                state.fail(*error_status(error))
-                continue
-            state.user, state.fetched_at = user, fetched_at
-            state.account_id, state.username = user["id"], user["username"]
-            if user.get("protected"):
-                # the lookup cannot tell whether an account's own credentials may read its timeline
-                posts = (
-                    "posts readable only with its own credentials, which a run tries"
-                    if state.spec.credentials
-                    else "posts are not"
-                )
-                state.fail(PROTECTED, f"protected account: profile metrics are public, {posts}")
+        state.user, state.fetched_at = user, fetched_at
+        state.account_id, state.username = user["id"], user["username"]
+        if user.get("protected"):
+            # the lookup cannot tell whether an account's own credentials may read its timeline
+            posts = (
+                "posts readable only with its own credentials, which a run tries"
+                if state.spec.credentials
+                else "posts are not"
+            )
+            state.fail(PROTECTED, f"protected account: profile metrics are public, {posts}")
 
 
 @dataclass

@@ -381,9 +381,18 @@ def remember_resolutions(conn: duckdb.DuckDBPyConnection, schema: str, resolved:
         return
     registry = ACCOUNT_REGISTRY_TABLE.in_schema(schema)
     ensure_table(conn, registry, {})
-    now = utc_now()
-    conn.executemany(
-        f"INSERT INTO {registry.qualified} SELECT ?, ?, ?, ? "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {registry.qualified} WHERE account_key = ?)",
-        [[key, account_id, username, now, key] for key, (account_id, username) in resolved.items()],
+    rows = pl.DataFrame(
+        [(key, account_id, username) for key, (account_id, username) in resolved.items()],
+        schema={"account_key": pl.String, "account_id": pl.String, "username": pl.String},
+        orient="row",
     )
+    # one statement, not one per account (executemany costs a millisecond each: seconds for thousands)
+    conn.register("_resolved", rows.to_arrow())
+    try:
+        conn.execute(
+            f"INSERT INTO {registry.qualified} BY NAME SELECT r.*, ? AS resolved_at FROM _resolved AS r "
+            f"ANTI JOIN {registry.qualified} AS t USING (account_key)",
+            [utc_now()],
+        )
+    finally:
+        conn.unregister("_resolved")
