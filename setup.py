@@ -33,6 +33,8 @@ setup(
             "types-PyYAML",
             "types-requests",
         ],
+        # benchmarks/fair.py sets the connector against what users write instead, twarc among them
+        "bench": ["twarc==2.14.*"],
     },
     entry_points={
         "console_scripts": [
