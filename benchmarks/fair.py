@@ -10,6 +10,7 @@ Scenarios (one emulator process each, 100 ms added latency per request):
              10,000 timeline requests, 300 user lookups)
   basic-50   50 accounts, the same window; legacy Basic limits (10 timeline requests per app and
              window) with the 15-minute window compressed to BENCH_BASIC_WINDOW_S seconds (default 6)
+  one-account  one account, pay-per-use limits: a run's fixed cost (e2e against dagster-floor)
 
 Contestants, each asking the same fields and expansions and writing the posts to a new DuckDB file:
   sequential    a tweepy Paginator loop (tweepy sleeps out a 429's reset)
@@ -60,6 +61,8 @@ WIDE_WORKERS = int(os.environ.get("BENCH_WIDE_WORKERS", "64"))
 SCENARIOS: dict[str, dict[str, Any]] = {
     "daily-500": {"accounts": 500, "limits": {"timeline": 10_000, "users": 300}, "window_s": 900.0},
     "basic-50": {"accounts": 50, "limits": {"timeline": 10, "users": 500}, "window_s": BASIC_WINDOW_S},
+    # Dagster's fixed cost against the project's share of it: e2e against dagster-floor
+    "one-account": {"accounts": 1, "limits": {"timeline": 10_000, "users": 300}, "window_s": 900.0},
 }
 
 
@@ -337,6 +340,9 @@ def main() -> None:
                     f"  {label:<14} {entry['s']:>8.2f} {entry['x_pool']:>10.2f} {entry.get('floor_s', ''):>8} "
                     f"{entry.get('x_floor', ''):>8} {entry['requests']:>9} {entry['429s']:>5}"
                 )
+        if "e2e" in result and "dagster-floor" in result:
+            ratio = result["e2e"]["s"] / result["dagster-floor"]["s"]
+            print(f"  e2e / dagster-floor: {ratio:.2f} (the project's share of a run beyond Dagster's own)")
         print(json.dumps(result))
 
 
