@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from x_assets.emulator import EmulatorServer
+from x_assets.emulator import DEMO_BEARER_TOKEN, EmulatorServer
 from x_assets.x_api.calls import Caller, CallPolicy, CallStats, XTransientError
-from x_assets.x_api.client import XClient
+from x_assets.x_api.client import ScopeCredentials, XClient, make_client
 
 from .conftest import control
 
@@ -122,3 +123,16 @@ def test_429s_without_a_reset_back_off_to_a_60_second_cap_then_give_up(server: E
     assert len(clock.slept) == 10  # max_attempts + 5 waits, then the 11th 429 ends it
     assert max(clock.slept) <= 60 and clock.slept[-1] >= 30  # doubled up to the cap, jitter in the upper half
     assert control(server, "GET", "/stats")["faults"] == {"rate_limit": 11}
+
+
+def test_a_netrc_entry_for_the_host_does_not_replace_the_bearer_token(
+    server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests, trusting the environment, would sign with ~/.netrc's login for the host instead
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = make_client(ScopeCredentials("default", bearer_token=DEMO_BEARER_TOKEN), server.base_url, 10, dict)
+    body = client.tweepy_client.get_users(usernames=["AcmeNews"])
+    assert body["data"][0]["username"] == "AcmeNews"

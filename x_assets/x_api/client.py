@@ -11,6 +11,7 @@ pace itself.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections import Counter
@@ -63,6 +64,12 @@ class XBaseURLSession(requests.Session):
     def __init__(self, base_url: str) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
+        # The environment's proxies and CA bundle are read once, here, not on every request: with
+        # trust_env, requests also looks for a ~/.netrc per request (a file-system call that 16
+        # workers queue on), and a netrc entry for the host would replace the bearer token's header.
+        self.trust_env = False
+        self.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         text = url.decode() if isinstance(url, bytes) else url
