@@ -223,6 +223,7 @@ def _print_source(source: SourceTables, out: TextIO) -> None:
         "mentions_insights",
         "search_insights",
         "account_status",
+        "read_ledger",
         "account_daily_growth",
         "tweet_engagement",
         "engagement_by_age",
@@ -251,6 +252,17 @@ def _print_source(source: SourceTables, out: TextIO) -> None:
         ).fetchall()
         for name, posts, retweets, likes in rows:
             print(f"  {name:<24} {posts:>6} posts ({retweets} retweets), {likes or 0:>9,} likes", file=out)
+    if "read_ledger" in tables:
+        print(
+            "\nWhat X bills, by UTC day of the read (x.read_ledger; `x-assets usage` sets X's count beside it):",
+            file=out,
+        )
+        rows = source.conn.execute(
+            "SELECT read_date, count(*) FILTER (WHERE rate = 'post'), count(*) FILTER (WHERE rate = 'owned'), "
+            f"count(*) FILTER (WHERE resource = 'user') FROM {schema}.read_ledger GROUP BY 1 ORDER BY 1 DESC LIMIT 5"
+        ).fetchall()
+        for day, posts, owned, users in rows:
+            print(f"  {day}  {posts:>7,} post reads  {owned:>5,} owned reads  {users:>5,} user reads", file=out)
     if "account_status" in tables:
         print("\nAccounts not fully loaded:", file=out)
         rows = source.conn.execute(

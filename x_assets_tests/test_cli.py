@@ -59,6 +59,10 @@ def test_summary_prints_the_tables(project: Project, capsys: pytest.CaptureFixtu
     posts = project.query("SELECT count(*) FROM x.tweet_insights")[0][0]
     assert f"x.tweet_insights: {posts} rows" in out and posts > 0
     assert "Acme News" in out and "x.account_insights: 5 rows" in out
+    # the day's bill: every post the two runs read once, the five accounts once although both looked them up
+    ((billed,),) = project.query("SELECT count(*) FROM x.read_ledger WHERE resource = 'post'")
+    assert billed == project.stats()["billable_post_reads"] > 0
+    assert f"{TODAY}  {billed:>7,} post reads  {0:>5,} owned reads  {5:>5,} user reads" in out
 
 
 def test_summary_of_a_missing_warehouse_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
