@@ -56,13 +56,18 @@ def validate(spec: dict[str, Any], path: str, body: Any) -> None:
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
 
 
-def get(server: EmulatorServer, path: str, **params: str) -> requests.Response:
-    response = requests.get(
+def ask(server: EmulatorServer, path: str, **params: str) -> requests.Response:
+    """GET path with the demo bearer token, whatever the answer."""
+    return requests.get(
         f"{server.base_url}{path}",
         params=params,
         headers={"Authorization": f"Bearer {DEMO_BEARER_TOKEN}"},
         timeout=10,
     )
+
+
+def get(server: EmulatorServer, path: str, **params: str) -> requests.Response:
+    response = ask(server, path, **params)
     assert response.status_code == 200, response.text[:300]
     return response
 
@@ -222,20 +227,10 @@ def test_private_metrics_and_their_refusals_validate(server: EmulatorServer, spe
     validate(spec, "/2/tweets", body)
     for error in body["errors"]:
         validate_problem(spec, error)  # FieldUnauthorizedProblem: resource_type, field, section
-    refused = requests.get(
-        f"{server.base_url}/2/tweets",
-        params={"ids": str(own[0]), "tweet.fields": "non_public_metrics"},
-        headers={"Authorization": f"Bearer {DEMO_BEARER_TOKEN}"},
-        timeout=10,
-    )
+    refused = ask(server, "/2/tweets", **{"ids": str(own[0]), "tweet.fields": "non_public_metrics"})
     assert refused.status_code == 403
     validate_problem(spec, refused.json())
-    bad = requests.get(
-        f"{server.base_url}/2/tweets/search/recent",
-        params={"query": "filter:links"},
-        headers={"Authorization": f"Bearer {DEMO_BEARER_TOKEN}"},
-        timeout=10,
-    )
+    bad = ask(server, "/2/tweets/search/recent", query="filter:links")
     assert bad.status_code == 400
     validate_problem(spec, bad.json())
 
@@ -256,11 +251,6 @@ def test_the_usage_answer_and_its_refusals_validate(server: EmulatorServer, spec
         usage["usage"] = [{**u, "usage": int(u["usage"])} for u in usage["usage"]]
     numbers["daily_project_usage"]["project_id"] = int(numbers["daily_project_usage"]["project_id"])
     validate(spec, "/2/usage/tweets", {"data": numbers})
-    refused = requests.get(
-        f"{server.base_url}/2/usage/tweets",
-        params={"days": "91"},
-        headers={"Authorization": f"Bearer {DEMO_BEARER_TOKEN}"},
-        timeout=10,
-    )
+    refused = ask(server, "/2/usage/tweets", days="91")
     assert refused.status_code == 400
     validate_problem(spec, refused.json())
