@@ -178,7 +178,7 @@ def _usage(days: int, database: str, sources: list[str]) -> int:
     if table.get_column("difference").abs().sum():
         print(
             "a difference is X counting reads the ledgers do not hold: other apps or tools of the same project, "
-            "sources not counted here, or a run stopped between its reads and its write"
+            "sources not counted here, or a run stopped between its reads and its record of them"
         )
     return 0
 

@@ -694,11 +694,11 @@ def _load_tweet_insights(
     started = time.monotonic()
     last_said = [started]
 
-    def say(i: int, line: str) -> None:
-        """An account's progress, at most every PROGRESS_EVERY_S besides the first and the last: each
-        line is an event Dagster stores, and 500 of them cost a run seconds."""
+    def say(i: int, line: str, always: bool = False) -> None:
+        """An account's progress, at most every PROGRESS_EVERY_S besides the first, the last and the
+        accounts not read: each line is an event Dagster stores, and 500 of them cost a run seconds."""
         now = time.monotonic()
-        if i in (1, len(readable)) or now - last_said[0] >= PROGRESS_EVERY_S:
+        if always or i in (1, len(readable)) or now - last_said[0] >= PROGRESS_EVERY_S:
             last_said[0] = now
             log.info(f"account {i}/{len(readable)} {line}; {progress(i)}")
 
@@ -717,7 +717,7 @@ def _load_tweet_insights(
         read_ids.extend(o.read_ids for o in outcomes)
         owned_ids.extend(o.owned_ids for o in outcomes)
         if state.status != OK:
-            say(i, f"{state.label}: {state.status}: {state.detail}")  # x.account_status and a warning say it too
+            say(i, f"{state.label}: {state.status}: {state.detail}", always=True)
             return
         for outcome in outcomes:
             stager.add(outcome.posts)
