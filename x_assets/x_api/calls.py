@@ -156,7 +156,9 @@ class Caller:
             if wait is None:
                 return
             if isinstance(wait, threading.Event):  # another worker is learning the window
-                wait.wait(30.0)
+                wait.wait(1.0)
+                if self._stopped.is_set():
+                    raise RunStoppedError("the run is stopping")
                 continue
             wait += random.uniform(0.5, 1.5)
             if wait > self.policy.max_rate_limit_wait_seconds:
