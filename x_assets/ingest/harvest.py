@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,7 @@ from ..x_api.reads import (
 )
 from .session import XSession
 from .source import AccountSpec
-from .transform import AccountPosts, private_frame
+from .transform import AccountPosts, PendingPosts, private_frame
 
 OK, PROTECTED, SUSPENDED, NOT_FOUND = "ok", "protected", "suspended", "not_found"
 REFUSED, FAILED, INCOMPLETE = "credentials_refused", "failed", "incomplete"
@@ -163,7 +164,7 @@ def _lookup_batch(caller: Caller, client: XClient, batch: list[AccountState], ke
 
 @dataclass
 class PostsOutcome:
-    posts: AccountPosts  # rows to be: tweets_frame_many turns several accounts' posts into rows at once
+    posts: AccountPosts | PendingPosts  # rows to be: tweets_frame_many turns several accounts' into rows at once
     slice: Slice | None = None  # the days read completely; stored rows there are replaced
     pages: int = 0
     read_ids: pl.Series = field(default_factory=lambda: pl.Series("id", [], dtype=pl.String))  # X bills each once a day
@@ -191,6 +192,7 @@ def add_owned_metrics(
     The same posts were read moments ago, on the same UTC day: X does not bill them again."""
     recent = (now - dt.timedelta(days=OWNED_METRICS_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
     for outcome in outcomes:
+        assert isinstance(outcome.posts, AccountPosts)  # read_posts explodes an owned account's pages at once
         data = outcome.posts.data
         if not data.height:
             continue
@@ -236,6 +238,26 @@ def read_posts(
             pages.append(page)
     except BudgetExhaustedError:
         budget_stopped = True
+    timeline_posts = sum(p.count for p in pages)
+    tweet_count = ((state.user or {}).get("public_metrics") or {}).get("tweet_count") or 0
+
+    @functools.cache
+    def horizon_cut() -> bool:
+        """Whether X's 3,200-post horizon cut the window short."""
+        if open_ended:
+            return timeline_posts >= TIMELINE_HORIZON
+        if tweet_count > TIMELINE_HORIZON:
+            return not probe_older_posts(caller, client, state.account_id or "", state.label, start)
+        return False
+
+    if not budget_stopped and not is_owned(client, state):
+        # The common case, read whole: its pages are exploded later with other accounts' (the
+        # stager counts what X bills of them).
+        pending = PendingPosts(tuple(pages), first, last, state.account_id, state.display_username, state.account_name)
+        if since_id is not None:
+            return PostsOutcome(pending, pages=len(pages))
+        if not horizon_cut():
+            return PostsOutcome(pending, slice=Slice(state.account_id, first, last), pages=len(pages))
     data, included = posts_of(pages)
     read_ids = _read_ids((data, included))
     pages_data_ids = data.get_column("id")
@@ -251,14 +273,7 @@ def read_posts(
             outcome.posts = _account_posts(state, posts_of([]))
             outcome.incomplete_days, outcome.incomplete_reason = days_in(first, last), BUDGET_REASON
         return outcome
-    timeline_posts = sum(p.count for p in pages)
-    tweet_count = ((state.user or {}).get("public_metrics") or {}).get("tweet_count") or 0
-    cut = False
-    if not budget_stopped:
-        if open_ended:
-            cut = timeline_posts >= TIMELINE_HORIZON
-        elif tweet_count > TIMELINE_HORIZON:
-            cut = not probe_older_posts(caller, client, state.account_id, state.label, start)
+    cut = not budget_stopped and horizon_cut()
     if not (cut or budget_stopped):
         outcome.slice = Slice(state.account_id, first, last)
         return outcome

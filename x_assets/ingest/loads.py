@@ -730,7 +730,7 @@ def _load_tweet_insights(
                     f"{outcome.incomplete_reason}; loaded what could be read, slice marked incomplete"
                 )
         pages = sum(o.pages for o in outcomes)
-        rows = sum(o.posts.data.height for o in outcomes)
+        rows = sum(o.posts.count for o in outcomes)
         say(i, f"{state.label}: {rows} post(s) in {pages} page(s)")
 
     with staging_folder(store.database) as stage:
@@ -750,6 +750,7 @@ def _load_tweet_insights(
                     other.cancel()
                 raise
         stager.flush()
+        read_ids.extend(stager.read_ids)  # the reads of the accounts the stager exploded
         # a post read twice today is billed once; each read counts on its post's creation day, and a
         # read of a post older than the window (the page that crossed its start) on the first day
         # A post of an account's own timeline read as itself is billed at the owned rate (once a day too).

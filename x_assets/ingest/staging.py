@@ -19,7 +19,7 @@ import polars as pl
 
 from ..processes import process_alive
 from ..warehouse.tables import with_default_schema
-from .transform import AccountPosts, tweets_frame_many
+from .transform import AccountPosts, PendingPosts, tweets_frame_many
 
 BATCH_ROWS = 50_000  # about 40 MB of posts in memory per batch
 STAGE_FOLDER = ".x_assets_stage"  # beside the warehouse file
@@ -61,21 +61,22 @@ class Stager:
         self.batch_rows = batch_rows
         self.files: list[Path] = []
         self.preview: pl.DataFrame | None = None
-        self._pending: list[AccountPosts] = []
+        self.read_ids: list[pl.Series] = []  # every post the pending accounts' pages returned: X bills them
+        self._pending: list[AccountPosts | PendingPosts] = []
         self._pending_rows = 0
 
-    def add(self, posts: AccountPosts) -> None:
-        if not posts.data.height:
+    def add(self, posts: AccountPosts | PendingPosts) -> None:
+        if not posts.count:
             return
         self._pending.append(posts)
-        self._pending_rows += posts.data.height
+        self._pending_rows += posts.count
         if self._pending_rows >= self.batch_rows:
             self.flush()
 
     def flush(self) -> None:
         if not self._pending:
             return
-        frame = tweets_frame_many(self._pending)
+        frame = tweets_frame_many(self._pending, self.read_ids)
         self._pending, self._pending_rows = [], 0
         if self.preview is None:
             self.preview = frame.head(5)

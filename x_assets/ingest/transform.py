@@ -16,7 +16,7 @@ from ..warehouse.tables import (
     UTC_TS,
     Table,
 )
-from ..x_api.payloads import METRICS
+from ..x_api.payloads import METRICS, Page, posts_of_many
 
 API_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
@@ -36,6 +36,51 @@ class AccountPosts:
     username: str
     account_name: str
     private: pl.DataFrame | None = None  # tweet_id and the owned-only columns (see private_frame)
+
+    @property
+    def count(self) -> int:
+        return self.data.height
+
+
+@dataclass(frozen=True)
+class PendingPosts:
+    """One account's timeline pages as read, not yet exploded into posts: the stager explodes a batch
+    of accounts at once (for a one-page account, polars' fixed cost per call is most of the work:
+    1.4 ms an account one by one, against 0.03 s for 500 together)."""
+
+    pages: tuple[Page, ...]
+    first: dt.date  # the posts kept: those created on days first..last (a page may cross the start)
+    last: dt.date
+    account_id: str
+    username: str
+    account_name: str
+
+    @property
+    def count(self) -> int:
+        """Posts on the pages, before the days are applied."""
+        return sum(p.count for p in self.pages)
+
+
+def _exploded(pending: Sequence[PendingPosts]) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """The pending accounts' posts and referenced posts, each tagged with its account, exploded in
+    one pass; and the ids of every post the pages returned (what X bills), before the days apply."""
+    pages = [p for item in pending for p in item.pages]
+    per_page = {
+        name: pl.Series(name, [value(item) for item in pending for _ in item.pages], dtype=pl.String)
+        for name, value in (
+            ("account_id", lambda i: i.account_id),
+            ("username", lambda i: i.username),
+            ("account_name", lambda i: i.account_name),
+            ("first_day", lambda i: i.first.isoformat()),
+            ("last_day", lambda i: i.last.isoformat()),
+        )
+    }
+    data, included = posts_of_many(pages, per_page)
+    read = pl.concat([data.get_column("id"), included.get_column("id")])
+    # created_at is X's UTC ISO time: its first ten characters are the UTC day
+    day = pl.col("created_at").str.slice(0, 10)
+    data = data.filter(day.is_between(pl.col("first_day"), pl.col("last_day"))).drop("first_day", "last_day")
+    return data, included.drop("first_day", "last_day", "username", "account_name"), read
 
 
 def _with_types(data: pl.DataFrame) -> pl.DataFrame:
@@ -65,27 +110,37 @@ def _post_columns() -> list[pl.Expr]:
     ]
 
 
-def tweets_frame_many(batch: Sequence[AccountPosts]) -> pl.DataFrame:
-    """tweet_insights rows for several accounts in one pass.
+def tweets_frame_many(
+    batch: Sequence[AccountPosts | PendingPosts], read_ids: list[pl.Series] | None = None
+) -> pl.DataFrame:
+    """tweet_insights rows for several accounts in one pass; read_ids, when given, receives the ids
+    of every post the pending accounts' pages returned.
 
     polars pays a fixed cost per expression and frame: ten accounts of 2,500 posts transform
     about 2.4 times faster together than one by one (see benchmarks/).
     """
-    items = [b for b in batch if b.data.height]
-    if not items:
-        return TWEET_INSIGHTS_TABLE.empty_frame()
-    data = pl.concat(
-        [
-            b.data.with_columns(
-                pl.lit(b.account_id).alias("account_id"),
-                pl.lit(b.username).alias("username"),
-                pl.lit(b.account_name).alias("account_name"),
-            )
-            for b in items
-        ]
-    )
+    items = [b for b in batch if isinstance(b, AccountPosts) and b.data.height]
+    pending = [b for b in batch if isinstance(b, PendingPosts) and b.pages]
+    parts = [
+        b.data.with_columns(
+            pl.lit(b.account_id).alias("account_id"),
+            pl.lit(b.username).alias("username"),
+            pl.lit(b.account_name).alias("account_name"),
+        )
+        for b in items
+    ]
     # each account's originals as its own answers gave them (two accounts may read one at different times)
-    included = pl.concat([b.included.with_columns(pl.lit(b.account_id).alias("account_id")) for b in items])
+    originals = [b.included.with_columns(pl.lit(b.account_id).alias("account_id")) for b in items]
+    if pending:
+        data, included, read = _exploded(pending)
+        parts.append(data)
+        originals.append(included)
+        if read_ids is not None:
+            read_ids.append(read)
+    if not parts or not sum(p.height for p in parts):
+        return TWEET_INSIGHTS_TABLE.empty_frame()
+    data = pl.concat(parts, how="diagonal")
+    included = pl.concat(originals, how="diagonal")
     retweeted = (
         pl.col("referenced_tweets")
         .list.eval(pl.element().filter(pl.element().struct.field("type") == "retweeted").struct.field("id"))

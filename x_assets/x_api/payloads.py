@@ -141,6 +141,25 @@ def posts_of(pages: list[Page]) -> tuple[pl.DataFrame, pl.DataFrame]:
     return data, included
 
 
+def posts_of_many(pages: list[Page], per_page: dict[str, pl.Series]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """posts_of() for the pages of several accounts at once, each post carrying its page's columns
+    in per_page (a value per page: the account, its window); the referenced posts carry them too."""
+    if not pages:
+        return EMPTY_TWEETS.with_columns(fetched_at=pl.lit(None, dtype=UTC_TS)), EMPTY_INCLUDED
+    tags = list(per_page)
+    stacked = pl.concat([p.body for p in pages]).with_columns(
+        pl.Series("fetched_at", [p.fetched_at for p in pages], dtype=UTC_TS), *per_page.values()
+    )
+    data = stacked.select("data", "fetched_at", *tags).explode("data").drop_nulls("data").unnest("data")
+    included = (
+        stacked.select(pl.col("includes").struct.field("tweets").alias("tweets"), *tags)
+        .explode("tweets")
+        .drop_nulls("tweets")
+        .unnest("tweets")
+    )
+    return data, included
+
+
 def authors_of(pages: list[Page]) -> pl.DataFrame:
     """The users of these pages' includes (id, username): the posts' authors, with expansions=author_id."""
     if not pages:
