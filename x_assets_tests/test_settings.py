@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("X_MAX_WORKERS", "0", "X_MAX_WORKERS must be a whole number of workers from 1 to 64, got '0'"),
-        ("X_MAX_WORKERS", "20000", "X_MAX_WORKERS must be a whole number of workers from 1 to 64, got '20000'"),
+        ("X_MAX_WORKERS", "0", "X_MAX_WORKERS must be a whole number of workers from 1 to 256, got '0'"),
+        ("X_MAX_WORKERS", "20000", "X_MAX_WORKERS must be a whole number of workers from 1 to 256, got '20000'"),
         ("X_REFRESH_POLICY", "ages:0", "X_REFRESH_POLICY must be a list of ages in days from 1 to 365, got '0'"),
         ("X_REFRESH_POLICY", "ages:99999999999999999999", "X_REFRESH_POLICY must be a list of ages in days"),
         ("X_REFRESH_POLICY", "ages:1,x", "got 'x'"),
@@ -59,10 +59,10 @@ def test_dagster_definitions_validate_reports_a_bad_lookback(tmp_path: Path) -> 
 
 
 def test_good_settings_load(project: Project) -> None:
-    for variable, value in {"X_MAX_WORKERS": "64", "X_REFRESH_POLICY": "ages:7, 1,3", "X_LOOKBACK_DAYS": "90"}.items():
+    for variable, value in {"X_MAX_WORKERS": "200", "X_REFRESH_POLICY": "ages:7, 1,3", "X_LOOKBACK_DAYS": "90"}.items():
         project.monkeypatch.setenv(variable, value)
     x = project.resources()["x"]
-    assert (x.max_workers, x.refresh_policy, x.refresh_ages) == (64, "ages", [1, 3, 7])
+    assert (x.max_workers, x.refresh_policy, x.refresh_ages) == (200, "ages", [1, 3, 7])
     assert issubclass(SettingsError, ValueError)
 
 

@@ -9,7 +9,10 @@ from ..x_api.calls import CallPolicy
 
 # Bounds of the settings, declared once: the XResource's and the component's fields enforce them,
 # and the environment parsing (definitions.settings_from_env) quotes them in its messages.
-MAX_WORKERS = 64  # beyond this, parallel workers only wait for each other's rate-limit windows
+# Requests in flight are bounded by the rate-limit windows the workers share, not by their number:
+# 64 reach 500 accounts' timelines at about three times the speed of 16 on 100 ms answers.
+MAX_WORKERS = 256
+DEFAULT_WORKERS = 64
 MAX_AGE_DAYS = 365
 MAX_POST_READS = 10**9
 RefreshPolicy = Literal["window", "ages"]
@@ -20,7 +23,7 @@ class RunSettings:
     """Plain settings of one run, as the XResource (or a script) gives them."""
 
     call_policy: CallPolicy = field(default_factory=CallPolicy)
-    max_workers: int = 16
+    max_workers: int = DEFAULT_WORKERS
     max_post_reads: int | None = None
     refresh_policy: RefreshPolicy = "window"
     refresh_ages: list[int] = field(default_factory=lambda: [1, 3, 7])

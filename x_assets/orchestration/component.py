@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from ..constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH, IDENTIFIER_PATTERN
-from ..ingest.settings import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, RefreshPolicy
+from ..ingest.settings import DEFAULT_WORKERS, MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, RefreshPolicy
 from ..ingest.source import SourceConfigError, load_source
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .names import SourceNameError, SourceNames, check_source_name
@@ -148,7 +148,8 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
         int,
         Field(ge=1, le=MAX_WORKERS),
         dg.Resolver.default(
-            description="Accounts read in parallel, 1 to 64, paced by X's rate-limit headers. Default: 16."
+            description=f"Accounts read in parallel, 1 to {MAX_WORKERS}, paced by X's rate-limit headers. "
+            f"Default: {DEFAULT_WORKERS}."
         ),
     ] = 16
     follower_drop_warn: Annotated[

@@ -26,7 +26,7 @@ from ..constants import (
     SCHEMA,
 )
 from ..ingest.session import XSession, open_session
-from ..ingest.settings import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, RefreshPolicy, RunSettings
+from ..ingest.settings import DEFAULT_WORKERS, MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, RefreshPolicy, RunSettings
 from ..ingest.source import SourceConfigError
 from ..warehouse.store import Store
 from ..x_api.calls import CallPolicy
@@ -48,10 +48,10 @@ class XResource(dg.ConfigurableResource):
     backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, jittered.")
     max_rate_limit_wait_seconds: float = Field(default=900.0, description="Longest wait for a rate-limit reset.")
     max_workers: int = Field(
-        default=16,
+        default=DEFAULT_WORKERS,
         ge=1,
         le=MAX_WORKERS,
-        description="Accounts read in parallel (paced by the rate-limit headers), 1 to 64 (X_MAX_WORKERS).",
+        description=f"Accounts read in parallel (paced by the rate-limit headers), 1 to {MAX_WORKERS} (X_MAX_WORKERS).",
     )
     max_post_reads: int | None = Field(
         default=None,

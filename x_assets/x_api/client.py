@@ -92,7 +92,7 @@ class XBaseURLAdapter(HTTPAdapter):
     """
 
     def __init__(self, timeout: float) -> None:
-        super().__init__(pool_connections=4, pool_maxsize=64)
+        super().__init__(pool_connections=4, pool_maxsize=256)  # a connection per worker (MAX_WORKERS)
         self.timeout = timeout
         self._windows: dict[str, RateLimitState] = {}
         self._sent: Counter[str] = Counter()  # let go since the window was last reported
