@@ -125,20 +125,7 @@ def parse_page(content: bytes, others: bool = False) -> Page:
 
 def posts_of(pages: list[Page]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """All posts of these pages (with fetched_at), and the referenced posts from includes."""
-    if not pages:
-        return EMPTY_TWEETS.with_columns(fetched_at=pl.lit(None, dtype=UTC_TS)), EMPTY_INCLUDED
-    # one concat, then one column for all pages: per-page with_columns costs more than parsing
-    stacked = pl.concat([p.body for p in pages]).with_columns(
-        pl.Series("fetched_at", [p.fetched_at for p in pages], dtype=UTC_TS)
-    )
-    data = stacked.select("data", "fetched_at").explode("data").drop_nulls("data").unnest("data")
-    included = (
-        stacked.select(pl.col("includes").struct.field("tweets").alias("tweets"))
-        .explode("tweets")
-        .drop_nulls("tweets")
-        .unnest("tweets")
-    )
-    return data, included
+    return posts_of_many(pages, {})
 
 
 def posts_of_many(pages: list[Page], per_page: dict[str, pl.Series]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -147,6 +134,7 @@ def posts_of_many(pages: list[Page], per_page: dict[str, pl.Series]) -> tuple[pl
     if not pages:
         return EMPTY_TWEETS.with_columns(fetched_at=pl.lit(None, dtype=UTC_TS)), EMPTY_INCLUDED
     tags = list(per_page)
+    # one concat, then one column for all pages: per-page with_columns costs more than parsing
     stacked = pl.concat([p.body for p in pages]).with_columns(
         pl.Series("fetched_at", [p.fetched_at for p in pages], dtype=UTC_TS), *per_page.values()
     )
