@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import warnings
+from typing import Any
 
 from .constants import DEFAULT_DUCKDB_PATH, DEFAULT_SOURCE_FILE, ENV_DUCKDB_PATH, ENV_SOURCE_FILE, SCHEMA
 from .ingest.source import SourceConfigError, load_source, refuse_twins
@@ -145,8 +146,8 @@ def _usage(days: int, database: str, sources: list[str]) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="x-assets: %(message)s")
     try:
-        schemas = _ledger_schemas(database, sources)
         with duckdb.connect(database, read_only=True) if os.path.isfile(database) else duckdb.connect() as conn:
+            schemas = sources or _ledger_schemas(conn)
             ledger = ledger_post_reads(conn, schemas)
     except duckdb.Error as exc:
         print(
@@ -183,20 +184,13 @@ def _usage(days: int, database: str, sources: list[str]) -> int:
     return 0
 
 
-def _ledger_schemas(database: str, sources: list[str]) -> list[str]:
-    """The schemas given, or every schema of the warehouse holding a read ledger."""
-    if sources:
-        return sources
-    if not os.path.isfile(database):
-        return []
-    import duckdb
-
+def _ledger_schemas(conn: Any) -> list[str]:
+    """Every schema of the warehouse holding a read ledger."""
     from .constants import READ_LEDGER
 
-    with duckdb.connect(database, read_only=True) as conn:
-        rows = conn.execute(
-            "SELECT schema_name FROM duckdb_tables() WHERE table_name = ? ORDER BY 1", [READ_LEDGER]
-        ).fetchall()
+    rows = conn.execute(
+        "SELECT schema_name FROM duckdb_tables() WHERE table_name = ? ORDER BY 1", [READ_LEDGER]
+    ).fetchall()
     return [schema for (schema,) in rows]
 
 

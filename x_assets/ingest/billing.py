@@ -8,16 +8,17 @@ the run's increment of the day's bill, and that is the cost its metadata reports
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
 
-from ..warehouse.store import record_reads, table_exists
-from ..warehouse.tables import READ_LEDGER_TABLE, Table
+from ..warehouse.store import Store, record_reads, table_exists, transaction
+from ..warehouse.tables import READ_LEDGER_TABLE
 from ..x_api.payloads import created_days
 from ..x_api.usage import Usage
+from .harvest import AccountState
 
 POST, OWNED, USER = "post", "owned", "user"
 
@@ -65,9 +66,11 @@ def per_creation_day(ids: pl.Series, first: dt.date, last: dt.date) -> dict[dt.d
     return dict(created_days(ids).clip(first, last).value_counts().iter_rows())
 
 
-def record_bill(conn: duckdb.DuckDBPyConnection, ledger: Table, reads: Reads, endpoint: str) -> Billed:
-    """Inside the caller's transaction: the reads into the ledger, and what of them X bills anew."""
-    new = record_reads(conn, ledger, reads.frame(endpoint))
+def record_bill(conn: duckdb.DuckDBPyConnection, store: Store, reads: Reads, endpoint: str) -> Billed:
+    """The reads into the source's ledger, in a transaction of their own (X bills a read whatever
+    becomes of the write that follows), and what of them X bills anew."""
+    with transaction(conn):
+        new = record_reads(conn, store.table(READ_LEDGER_TABLE), reads.frame(endpoint))
     rate = new.get_column("rate")
     ids = new.get_column("resource_id")
     return Billed(
@@ -76,6 +79,11 @@ def record_bill(conn: duckdb.DuckDBPyConnection, ledger: Table, reads: Reads, en
         owned=ids.filter(rate == OWNED),
         users=int((rate == USER).sum()),
     )
+
+
+def looked_up(states: Iterable[AccountState]) -> list[str]:
+    """The accounts a run's lookups returned: X bills each as a user read."""
+    return [s.account_id or "" for s in states if s.user is not None]
 
 
 def ledger_post_reads(conn: duckdb.DuckDBPyConnection, schemas: Collection[str]) -> dict[dt.date, int]:

@@ -36,7 +36,6 @@ from ..warehouse.store import (
 from ..warehouse.tables import (
     ACCOUNT_INSIGHTS_TABLE,
     ACCOUNT_STATUS_TABLE,
-    READ_LEDGER_TABLE,
     TWEET_INSIGHTS_TABLE,
     TWEET_METRICS_HISTORY_TABLE,
     UTC_TS,
@@ -45,7 +44,7 @@ from ..warehouse.tables import (
 )
 from ..x_api.calls import Caller, CallStats, XCredentialsRefusedError, XFatalError, XTransientError
 from ..x_api.reads import ReadBudget
-from .billing import Billed, Reads, per_creation_day, record_bill
+from .billing import Billed, Reads, looked_up, per_creation_day, record_bill
 from .harvest import (
     FAILED,
     INCOMPLETE,
@@ -102,7 +101,7 @@ class LoadResult:
 
     @property
     def user_reads(self) -> int:
-        return sum(s.user is not None for s in self.states) + self.author_reads
+        return len(looked_up(self.states)) + self.author_reads
 
     @property
     def estimated_usd(self) -> float:
@@ -337,9 +336,7 @@ def write_once(store: Store, log: Log, session: XSession, write: Write) -> int:
         # Row order in a table means nothing here; without it DuckDB inserts staged files in parallel.
         conn.execute("SET preserve_insertion_order = false")
         if write.reads is not None:
-            # X bills the reads whatever becomes of the write: they are recorded first, on their own
-            with transaction(conn):
-                write.billed = record_bill(conn, store.table(READ_LEDGER_TABLE), write.reads, write.endpoint)
+            write.billed = record_bill(conn, store, write.reads, write.endpoint)
         return _write_in(conn, session, write)
 
 
@@ -536,7 +533,7 @@ def load_account_insights(
         statuses=status_frame(states, days, ACCOUNT_INSIGHTS),
         endpoint=ACCOUNT_INSIGHTS,
         first_resolutions=first_resolutions,
-        reads=Reads(utc_today(), users=[s.account_id or "" for s in states if s.user is not None]),
+        reads=Reads(utc_today(), users=looked_up(states)),
     )
     written = write_once(store, log, session, write)
     warn_unreadable(states, log)
@@ -774,7 +771,7 @@ def _load_tweet_insights(
             history=store.table(TWEET_METRICS_HISTORY_TABLE)
             if TWEET_METRICS_HISTORY in session.source.endpoints
             else None,
-            reads=Reads(now.date(), read, owned, [s.account_id or "" for s in states if s.user is not None]),
+            reads=Reads(now.date(), read, owned, looked_up(states)),
         )
         written = write_once(store, log, session, write)
     result = LoadResult(

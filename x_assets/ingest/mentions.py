@@ -22,7 +22,7 @@ from ..warehouse.tables import ACCOUNT_STATUS_TABLE, MENTIONS_INSIGHTS_TABLE
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.payloads import Page, authors_of, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, mention_pages
-from .billing import Reads, per_creation_day
+from .billing import Reads, looked_up, per_creation_day
 from .harvest import (
     BUDGET_REASON,
     FAILED,
@@ -266,7 +266,6 @@ def _load(
     read = _unique([o.read_ids for _, o in done if not o.owned])
     read = read.filter(~read.is_in(owned.implode()))
     authors = {a for _, o in done for a in o.author_ids}
-    looked_up = {s.account_id or "" for s in states if s.user is not None}
     write = Write(
         table=store.table(MENTIONS_INSIGHTS_TABLE),
         status_table=store.table(ACCOUNT_STATUS_TABLE),
@@ -278,7 +277,7 @@ def _load(
         first_resolutions=first_resolutions,
         key_column="tweet_id",
         delete_keys=[k for _, o in done for k in o.delete_keys],
-        reads=Reads(today, read, owned, looked_up | authors),
+        reads=Reads(today, read, owned, {*looked_up(states), *authors}),
     )
     written = write_once(store, log, session, write)
     warn_unreadable(states, log)

@@ -18,7 +18,7 @@ from ..clock import utc_now
 from ..constants import SEARCH_INSIGHTS
 from ..log import Log
 from ..warehouse.store import Slice, Store, ensure_table, transaction, write_rows
-from ..warehouse.tables import ACCOUNT_STATUS_TABLE, READ_LEDGER_TABLE, SEARCH_INSIGHTS_TABLE, with_default_schema
+from ..warehouse.tables import ACCOUNT_STATUS_TABLE, SEARCH_INSIGHTS_TABLE, with_default_schema
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.payloads import Page, authors_of, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, search_pages
@@ -207,8 +207,7 @@ def _load(
     authors = {a for o in done for a in o.author_ids}
     reads = Reads(now.date(), read, users=authors)
     with store.connect(log) as conn:
-        with transaction(conn):  # X bills the reads whatever becomes of the write: recorded first
-            billed = record_bill(conn, store.table(READ_LEDGER_TABLE), reads, SEARCH_INSIGHTS)
+        billed = record_bill(conn, store, reads, SEARCH_INSIGHTS)
         # the same one-transaction slice replacement as the other tables, with the statuses
         with transaction(conn):
             for t in (table, store.table(ACCOUNT_STATUS_TABLE)):

@@ -155,11 +155,6 @@ class XBaseURLAdapter(HTTPAdapter):
         self._sent[route] += 1
         self._in_flight[route] += 1
 
-    def rate_limit(self, route: str) -> RateLimitState | None:
-        """The last window X reported for this endpoint and these credentials (shared by all threads)."""
-        with self._lock:
-            return self._windows.get(route)
-
 
 def _header_int(headers: Any, name: str) -> int | None:
     value = headers.get(name)
