@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 setup(
     name="x_assets",
     version="0.1.0",
-    description="X (Twitter) account and post insights as Dagster assets in DuckDB",
+    description="X (Twitter) account and post insights as Dagster assets in DuckDB or Iceberg",
     packages=find_packages(exclude=["x_assets_tests", "x_assets_tests.*"]),
     package_data={"x_assets": ["py.typed"]},
     python_requires=">=3.11",
@@ -20,6 +20,8 @@ setup(
         "PyYAML>=6",
         "pydantic>=2.6,<3",
         "matplotlib>=3.8",
+        # the Iceberg destination: 0.12.0 has the partitioned-upsert fix; sql-postgres for a shared catalog
+        "pyiceberg[sql-sqlite,sql-postgres,pyarrow]>=0.12.0,<0.13",
     ],
     extras_require={
         "dev": [

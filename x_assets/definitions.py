@@ -26,7 +26,15 @@ from .constants import (
     ENV_SOURCE_FILE,
 )
 from .orchestration.names import DEFAULT_SOURCE
-from .orchestration.resources import MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, Warehouse, XResource, env_or_none
+from .orchestration.resources import (
+    MAX_AGE_DAYS,
+    MAX_POST_READS,
+    MAX_WORKERS,
+    Warehouse,
+    XResource,
+    destination_from_env,
+    env_or_none,
+)
 from .orchestration.schedules import lookback_days
 from .orchestration.sensors import x_dead_runs_sensor
 from .orchestration.source_defs import source_definitions
@@ -98,7 +106,9 @@ def build_resources(**x_settings: Any) -> dict[str, dg.ConfigurableResource]:
             source_file=os.environ.get(ENV_SOURCE_FILE) or DEFAULT_SOURCE_FILE,
             **{**settings_from_env(), **x_settings},
         ),
-        "warehouse": Warehouse(database=os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH),
+        "warehouse": Warehouse(
+            database=os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH, **destination_from_env()
+        ),
     }
 
 

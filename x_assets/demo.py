@@ -36,7 +36,7 @@ from .constants import (
 from .emulator.auth import OWNER_TOKEN_SECRET, owner_token
 from .emulator.season import live_days
 from .orchestration.names import DEFAULT_SOURCE, SourceNames
-from .orchestration.resources import Warehouse, XResource
+from .orchestration.resources import Warehouse, XResource, destination_from_env
 from .orchestration.schedules import RANGE_END_TAG, RANGE_START_TAG, lookback_days
 from .orchestration.source_defs import source_definitions
 from .warehouse.read import SourceTables, open_source
@@ -200,7 +200,7 @@ def demo_definitions() -> dg.Definitions:
     competitors = source_definitions(
         COMPETITORS,
         XResource(source_file=str(COMPETITORS_FILE), base_url=os.environ[ENV_API_BASE_URL]),
-        Warehouse(database=os.environ[ENV_DUCKDB_PATH], schema_name=COMPETITORS.schema),
+        Warehouse(database=os.environ[ENV_DUCKDB_PATH], schema_name=COMPETITORS.schema, **destination_from_env()),
     )
     return dg.Definitions.merge(build_defs(), competitors)
 
@@ -215,7 +215,7 @@ def print_summary(database: str, out: TextIO | None = None, sources: tuple[str, 
 def _print_source(source: SourceTables, out: TextIO) -> None:
     schema = source.schema
     tables = set(source.tables())
-    print(f"\nDuckDB {source.database}, source {source.name} (schema {schema}):", file=out)
+    print(f"\n{source.described}, source {source.name} (schema {schema}):", file=out)
     for table in (
         "account_insights",
         "tweet_insights",

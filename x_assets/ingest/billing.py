@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
-from ..warehouse.store import Store, record_reads, table_exists, transaction
+from ..log import Log
+from ..warehouse.store import Scope, Store, record_reads, table_exists
 from ..warehouse.tables import READ_LEDGER_TABLE
 from ..x_api.payloads import created_days
 from ..x_api.usage import Usage
@@ -66,11 +67,11 @@ def per_creation_day(ids: pl.Series, first: dt.date, last: dt.date) -> dict[dt.d
     return dict(created_days(ids).clip(first, last).value_counts().iter_rows())
 
 
-def record_bill(conn: duckdb.DuckDBPyConnection, store: Store, reads: Reads, endpoint: str) -> Billed:
-    """The reads into the source's ledger, in a transaction of their own (X bills a read whatever
+def record_bill(store: Store, log: Log, reads: Reads, endpoint: str) -> Billed:
+    """The reads into the source's ledger, in a write of their own (X bills a read whatever
     becomes of the write that follows), and what of them X bills anew."""
-    with transaction(conn):
-        new = record_reads(conn, store.table(READ_LEDGER_TABLE), reads.frame(endpoint))
+    ledger = store.table(READ_LEDGER_TABLE)
+    new = store.write(log, [Scope(ledger, [reads.day])], lambda conn: record_reads(conn, ledger, reads.frame(endpoint)))
     rate = new.get_column("rate")
     ids = new.get_column("resource_id")
     return Billed(

@@ -21,20 +21,23 @@ from ..clock import utc_now, utc_today
 from ..constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS, TWEET_METRICS_HISTORY
 from ..log import Log, NullLog
 from ..warehouse.store import (
+    EPOCH_DAY,
+    Scope,
     Slice,
     Store,
     default_schema_conflicts,
     ensure_table,
     frame,
+    incoming_rows,
     read_registry,
     record_observations,
     remember_resolutions,
     table_exists,
-    transaction,
     write_rows,
 )
 from ..warehouse.tables import (
     ACCOUNT_INSIGHTS_TABLE,
+    ACCOUNT_REGISTRY_TABLE,
     ACCOUNT_STATUS_TABLE,
     TWEET_INSIGHTS_TABLE,
     TWEET_METRICS_HISTORY_TABLE,
@@ -332,36 +335,58 @@ class Write:
 
 
 def write_once(store: Store, log: Log, session: XSession, write: Write) -> int:
-    with store.connect(log) as conn:
-        # Row order in a table means nothing here; without it DuckDB inserts staged files in parallel.
-        conn.execute("SET preserve_insertion_order = false")
-        if write.reads is not None:
-            write.billed = record_bill(conn, store, write.reads, write.endpoint)
-        return _write_in(conn, session, write)
+    if write.reads is not None:
+        write.billed = record_bill(store, log, write.reads, write.endpoint)
+    return store.write(log, lambda conn: _scopes(conn, write), lambda conn: _write_in(conn, session, write))
+
+
+def _scopes(conn: duckdb.DuckDBPyConnection, write: Write) -> list[Scope]:
+    """What the write may change: its days of the table and the statuses, the days posts read were
+    observed on, the days holding posts X deleted (wherever they are), and the registry (whole)."""
+    window = Scope.days_from(*write.days)
+    scopes = [Scope(write.table, window + _stored_days(conn, write.table, write.delete_keys))]
+    if write.history is not None:
+        with incoming_rows(conn, write.rows) as rows:
+            day = EPOCH_DAY.format("fetched_at")
+            observed = [d for (d,) in conn.execute(f"SELECT DISTINCT {day} FROM {rows}").fetchall()] if rows else []
+        scopes.append(Scope(write.history, observed + _stored_days(conn, write.history, write.delete_keys)))
+    # the registry first and the statuses last: a day says 'ok' only once its rows have landed
+    registry = ACCOUNT_REGISTRY_TABLE.in_schema(write.table.schema)
+    return [Scope(registry), *scopes, Scope(write.status_table, window)]
+
+
+def _stored_days(conn: duckdb.DuckDBPyConnection, table: Table, keys: Sequence[str]) -> list[dt.date]:
+    """The days of a table holding these posts (a post deleted on X leaves every table it is in)."""
+    if not keys or not table_exists(conn, table):
+        return []
+    rows = conn.execute(
+        f'SELECT DISTINCT "{table.date_column}" FROM {table.qualified} WHERE tweet_id IN (SELECT unnest(?::VARCHAR[]))',
+        [list(keys)],
+    ).fetchall()
+    return [day for (day,) in rows]
 
 
 def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) -> int:
+    # Row order in a table means nothing here; without it DuckDB inserts staged files in parallel.
+    conn.execute("SET preserve_insertion_order = false")
     extra = session.source.default_schema
-    with transaction(conn):
-        for table in (write.table, write.status_table, *([write.history] if write.history else [])):
-            ensure_table(conn, table, extra)
-        rows = with_default_schema(write.rows, extra) if isinstance(write.rows, pl.DataFrame) else write.rows
-        written = write_rows(
-            conn,
-            write.table,
-            rows,
-            write.days,
-            write.slices,
-            write.key_column,
-            write.delete_keys,
-            write.rows_per_day,
-        )
-        if write.history is not None:
-            write.observations = record_observations(conn, write.history, rows, list(extra), write.delete_keys)
-        replace_statuses(
-            conn, write.status_table, with_default_schema(write.statuses, extra), write.days, write.endpoint
-        )
-        remember_resolutions(conn, write.table.schema, write.first_resolutions)
+    for table in (write.table, write.status_table, *([write.history] if write.history else [])):
+        ensure_table(conn, table, extra)
+    rows = with_default_schema(write.rows, extra) if isinstance(write.rows, pl.DataFrame) else write.rows
+    written = write_rows(
+        conn,
+        write.table,
+        rows,
+        write.days,
+        write.slices,
+        write.key_column,
+        write.delete_keys,
+        write.rows_per_day,
+    )
+    if write.history is not None:
+        write.observations = record_observations(conn, write.history, rows, list(extra), write.delete_keys)
+    replace_statuses(conn, write.status_table, with_default_schema(write.statuses, extra), write.days, write.endpoint)
+    remember_resolutions(conn, write.table.schema, write.first_resolutions)
     return written
 
 
@@ -406,13 +431,16 @@ def explained(
     try:
         yield
     except XFatalError as exc:
-        with store.connect(log) as conn:
-            conn.execute(
-                f"UPDATE {store.table(ACCOUNT_STATUS_TABLE).qualified} SET detail = ? "
-                "WHERE endpoint = ? AND date BETWEEN ? AND ? "
+        detail, status_table = str(exc)[:500], store.table(ACCOUNT_STATUS_TABLE)
+        store.write(
+            log,
+            [Scope(status_table, Scope.days_from(first, last))],
+            lambda conn: conn.execute(
+                f"UPDATE {status_table.qualified} SET detail = ? WHERE endpoint = ? AND date BETWEEN ? AND ? "
                 "AND status = ? AND detail = ?",
-                [str(exc)[:500], endpoint, first, last, FAILED, UNFINISHED],
-            )
+                [detail, endpoint, first, last, FAILED, UNFINISHED],
+            ),
+        )
         raise
 
 
@@ -426,22 +454,24 @@ def _mark_unfinished(
     unfinished: pl.DataFrame | None = None,
 ) -> None:
     extra = session.source.default_schema
-    with store.connect(log) as conn, transaction(conn):
+    status_table = store.table(ACCOUNT_STATUS_TABLE)
+
+    def mark(conn: duckdb.DuckDBPyConnection) -> None:
         # before anything is written: a default-schema value the stored columns cannot take
         conflicts = default_schema_conflicts(conn, store.schema_name, extra)
         if conflicts:
             listed = "\n".join(f"  - {c}" for c in conflicts)
             raise SourceConfigError(f"{session.source.path}: {len(conflicts)} problem(s):\n{listed}")
-        if unfinished is None:
+        marks = unfinished
+        if marks is None:
             registry = read_registry(conn, store.schema_name)
             accounts = select_accounts(session, only, NullLog())  # open_accounts says which accounts it skips
             states = [AccountState(spec=a, account_id=a.account_id or registry.get(a.key)) for a in accounts]
             for state in states:
                 state.fail(FAILED, UNFINISHED)
-            unfinished = status_frame(states, days, endpoint)
-        status_table = store.table(ACCOUNT_STATUS_TABLE)
+            marks = status_frame(states, days, endpoint)
         ensure_table(conn, status_table, extra)
-        conn.register("_unfinished", with_default_schema(unfinished, extra).to_arrow())
+        conn.register("_unfinished", with_default_schema(marks, extra).to_arrow())
         try:
             conn.execute(
                 f"INSERT INTO {status_table.qualified} BY NAME SELECT * FROM _unfinished AS u "
@@ -451,6 +481,8 @@ def _mark_unfinished(
             )
         finally:
             conn.unregister("_unfinished")
+
+    store.write(log, [Scope(status_table, days)], mark)
 
 
 def newest_read_whole(
@@ -484,7 +516,10 @@ def look_up_accounts(session: XSession, settings: RunSettings, store: Store, log
     """
     caller = new_caller(settings, log)
     registry: dict[str, str] = {}
-    if Path(store.database).exists():
+    if store.destination != "duckdb":
+        with store.connect(log) as conn:
+            registry = read_registry(conn, store.schema_name)
+    elif Path(store.database).exists():
         try:
             with duckdb.connect(store.database, read_only=True) as conn:
                 registry = read_registry(conn, store.schema_name)

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import duckdb
 import polars as pl
 
 from ..clock import utc_now
 from ..constants import SEARCH_INSIGHTS
 from ..log import Log
-from ..warehouse.store import Slice, Store, ensure_table, transaction, write_rows
+from ..warehouse.store import Scope, Slice, Store, ensure_table, write_rows
 from ..warehouse.tables import ACCOUNT_STATUS_TABLE, SEARCH_INSIGHTS_TABLE, with_default_schema
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.payloads import Page, authors_of, posts_of
@@ -206,24 +207,29 @@ def _load(
     read = pl.concat([o.read_ids for o in done]).unique() if done else pl.Series("id", [], pl.String)
     authors = {a for o in done for a in o.author_ids}
     reads = Reads(now.date(), read, users=authors)
-    with store.connect(log) as conn:
-        billed = record_bill(conn, store, reads, SEARCH_INSIGHTS)
-        # the same one-transaction slice replacement as the other tables, with the statuses
-        with transaction(conn):
-            for t in (table, store.table(ACCOUNT_STATUS_TABLE)):
-                ensure_table(conn, t, extra)
-            written = write_rows(
-                conn,
-                table,
-                with_default_schema(incoming, extra),
-                (first, last),
-                [o.slice for o in done if o.slice is not None],
-                "tweet_id",
-                (),
-                rows_per_day,
-            )
-            statuses = with_default_schema(_status_rows(outcomes, days_in(first, last)), extra)
-            replace_statuses(conn, store.table(ACCOUNT_STATUS_TABLE), statuses, (first, last), SEARCH_INSIGHTS)
+    billed = record_bill(store, log, reads, SEARCH_INSIGHTS)
+    statuses_table = store.table(ACCOUNT_STATUS_TABLE)
+
+    # the same one-transaction slice replacement as the other tables, with the statuses
+    def write(conn: duckdb.DuckDBPyConnection) -> int:
+        for t in (table, statuses_table):
+            ensure_table(conn, t, extra)
+        written = write_rows(
+            conn,
+            table,
+            with_default_schema(incoming, extra),
+            (first, last),
+            [o.slice for o in done if o.slice is not None],
+            "tweet_id",
+            (),
+            rows_per_day,
+        )
+        statuses = with_default_schema(_status_rows(outcomes, days_in(first, last)), extra)
+        replace_statuses(conn, statuses_table, statuses, (first, last), SEARCH_INSIGHTS)
+        return written
+
+    window = days_in(first, last)
+    written = store.write(log, [Scope(table, window), Scope(statuses_table, window)], write)
     result = LoadResult(
         SEARCH_INSIGHTS,
         (first, last),

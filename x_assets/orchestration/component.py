@@ -17,7 +17,7 @@ from ..ingest.source import SourceConfigError, load_source
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .names import SourceNameError, SourceNames, check_source_name
 from .partitions import SourceDays, first_day, snapshots_from
-from .resources import Warehouse, XResource
+from .resources import Destination, Warehouse, XResource, destination_from_env
 from .source_defs import source_definitions
 
 SOURCE_FILE_NAME = "source.yaml"
@@ -120,6 +120,14 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             "root. Default: X_DUCKDB_PATH, else data/warehouse.duckdb."
         ),
     ] = None
+    destination: Annotated[
+        Destination | None,
+        dg.Resolver.default(
+            description="duckdb (the DuckDB file) or iceberg (the Iceberg catalog of X_ICEBERG_CATALOG_URI and "
+            "X_ICEBERG_WAREHOUSE, this source's tables in a namespace named as the source). Default: "
+            "X_DESTINATION, else duckdb."
+        ),
+    ] = None
     api_base_url: Annotated[
         str | None,
         dg.Resolver.default(description="Where X API requests go. Default: X_API_BASE_URL, else https://api.x.com."),
@@ -214,7 +222,12 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             )
         except ValueError as exc:
             raise XSourceError(str(exc)) from None
-        return source_definitions(names, x, Warehouse(database=database, schema_name=names.schema), days)
+        try:
+            where_to = {**destination_from_env(), **({"destination": self.destination} if self.destination else {})}
+        except ValueError as exc:
+            raise XSourceError(f"{where}: {exc}") from None
+        warehouse = Warehouse(database=database, schema_name=names.schema, **where_to)
+        return source_definitions(names, x, warehouse, days)
 
 
 def check_source_file(path: Path, where: Path) -> None:

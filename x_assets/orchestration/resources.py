@@ -7,7 +7,7 @@ RunSettings, and a Store.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -22,6 +22,9 @@ from ..constants import (
     ENV_BEARER_TOKEN,
     ENV_CONSUMER_KEY,
     ENV_CONSUMER_SECRET,
+    ENV_DESTINATION,
+    ENV_ICEBERG_CATALOG_URI,
+    ENV_ICEBERG_WAREHOUSE,
     IDENTIFIER_PATTERN,
     SCHEMA,
 )
@@ -134,8 +137,11 @@ class XResource(dg.ConfigurableResource):
         )
 
 
+Destination = Literal["duckdb", "iceberg"]
+
+
 class Warehouse(DuckDBResource):
-    """The DuckDB file a source's tables live in, in the source's own schema."""
+    """Where a source's tables live: a DuckDB file (its own schema), or an Iceberg catalog (its own namespace)."""
 
     lock_timeout_seconds: float = Field(default=600.0, description="How long to wait for another process's lock.")
     schema_name: str = Field(
@@ -144,17 +150,55 @@ class Warehouse(DuckDBResource):
         description="The source's DuckDB schema, which holds its tables (x for the project's default source).",
     )
 
+    destination: Destination = Field(
+        default="duckdb",
+        description="duckdb (the DuckDB file, the default) or iceberg (the Iceberg catalog below; no DuckDB "
+        "file is written, the file's folder only holds staged pages and charts). X_DESTINATION.",
+    )
+    iceberg_catalog_uri: str | None = Field(
+        default=None,
+        description="SQLAlchemy URI of pyiceberg's SQL catalog: sqlite:///… for one machine, "
+        "postgresql+psycopg2://… for several. Default: a SQLite file beside the DuckDB path. "
+        "X_ICEBERG_CATALOG_URI (kept as an environment variable: it may hold a password).",
+    )
+    iceberg_warehouse: str | None = Field(
+        default=None,
+        description="Where the Iceberg tables' files go: a file:// folder or an s3:// location (endpoint and keys "
+        "from the AWS_* variables). Default: a folder beside the DuckDB path. X_ICEBERG_WAREHOUSE.",
+    )
+    _run_id: str = PrivateAttr(default="")
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Every asset of the project uses the warehouse, and resources start before steps claim slots.
         on_run_start(context)
+        self._run_id = context.run_id or ""
 
     def store(self) -> Store:
+        if self.destination == "iceberg":
+            from ..warehouse.iceberg import iceberg_store  # pyiceberg is imported only by who uses it
+
+            return iceberg_store(
+                self.database, self.schema_name, self.iceberg_catalog_uri, self.iceberg_warehouse, self._run_id
+            )
         return Store(
             database=self.database,
             schema_name=self.schema_name,
             lock_timeout_seconds=self.lock_timeout_seconds,
             connection_config=dict(self.connection_config),
         )
+
+
+def destination_from_env() -> dict[str, Any]:
+    """The Warehouse's destination settings from X_DESTINATION and the X_ICEBERG_* variables; the
+    catalog URI stays an EnvVar, so the UI never shows a password in it."""
+    destination = os.environ.get(ENV_DESTINATION, "").strip() or "duckdb"
+    if destination not in ("duckdb", "iceberg"):
+        raise ValueError(f"{ENV_DESTINATION} must be duckdb or iceberg, got {destination[:40]!r}")
+    return {
+        "destination": destination,
+        "iceberg_catalog_uri": env_or_none(ENV_ICEBERG_CATALOG_URI),
+        "iceberg_warehouse": os.environ.get(ENV_ICEBERG_WAREHOUSE) or None,
+    }
 
 
 def env_or_none(name: str) -> dg.EnvVar | None:

@@ -16,7 +16,7 @@ import polars as pl
 
 from ..constants import SCHEMA
 from ..log import Log
-from .store import Store, ensure_table, frame, transaction
+from .store import Scope, Store, ensure_table, frame
 from .tables import (
     ACCOUNT_DAILY_GROWTH_TABLE,
     ACCOUNT_INSIGHTS_TABLE,
@@ -220,7 +220,8 @@ def derive(
     date = f'"{table.date_column}"'
     prefix = "t." if derivation.source is TWEET_INSIGHTS_TABLE else ""
     extra = "".join(f', {prefix}"{name}"' for name in default_schema)
-    with store.connect(log) as conn, transaction(conn):
+
+    def body(conn: duckdb.DuckDBPyConnection) -> tuple[int, int, pl.DataFrame, pl.DataFrame]:
         # The stored tables may not exist yet (nothing loaded): an empty table derives an empty window.
         for source in (ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE, TWEET_METRICS_HISTORY_TABLE, table):
             ensure_table(conn, store.table(source), default_schema)
@@ -246,6 +247,12 @@ def derive(
         )
         if derivation.after is not None:
             derivation.after(conn, store.schema_name)
+        return rows, accounts, per_day, preview
+
+    rows, accounts, per_day, preview = store.write(log, [Scope(table, Scope.days_from(first, last))], body)
     log.info(f"{table.name} {first}..{last}: {rows} row(s) for {accounts} account(s)")
     by_day = {row.pop("day"): row for row in per_day.to_dicts()}
     return DerivedResult(table, (first, last), int(rows), int(accounts), preview, by_day)
+
+
+DERIVATIONS = (ACCOUNT_DAILY_GROWTH, TWEET_ENGAGEMENT, ENGAGEMENT_BY_AGE)

@@ -15,7 +15,14 @@ from types import TracebackType
 import duckdb
 import polars as pl
 
-from ..constants import DEFAULT_DUCKDB_PATH, ENV_DUCKDB_PATH, SCHEMA
+from ..constants import (
+    DEFAULT_DUCKDB_PATH,
+    ENV_DESTINATION,
+    ENV_DUCKDB_PATH,
+    ENV_ICEBERG_CATALOG_URI,
+    ENV_ICEBERG_WAREHOUSE,
+    SCHEMA,
+)
 
 
 class SourceReadError(Exception):
@@ -25,8 +32,13 @@ class SourceReadError(Exception):
 class SourceTables:
     """One source's tables in a DuckDB warehouse, opened read-only."""
 
-    def __init__(self, name: str, schema: str, database: Path, conn: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, name: str, schema: str, database: Path | str, conn: duckdb.DuckDBPyConnection) -> None:
         self.name, self.schema, self.database, self.conn = name, schema, database, conn
+
+    @property
+    def described(self) -> str:
+        """Where the tables are, in words: the DuckDB file, or the Iceberg catalog."""
+        return self.database if isinstance(self.database, str) else f"DuckDB {self.database}"
 
     def tables(self) -> list[str]:
         """The source's tables and views, by name."""
@@ -61,14 +73,21 @@ class SourceTables:
 
 
 def open_source(
-    name: str = SCHEMA, database: str | os.PathLike[str] | None = None, wait_seconds: float = 0.0
+    name: str = SCHEMA,
+    database: str | os.PathLike[str] | None = None,
+    wait_seconds: float = 0.0,
+    destination: str | None = None,
 ) -> SourceTables:
     """A source's tables, read-only: name is the source's technical name ("x" for the default source).
 
     database: the DuckDB file (default X_DUCKDB_PATH, else data/warehouse.duckdb). wait_seconds: how
-    long to wait for a run that holds the file to end.
+    long to wait for a run that holds the file to end. destination: duckdb or iceberg (default
+    X_DESTINATION, else duckdb); Iceberg's catalog and folder come from X_ICEBERG_CATALOG_URI and
+    X_ICEBERG_WAREHOUSE, else beside the DuckDB path, as the runs find them.
     """
     path = Path(database or os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH)
+    if (destination or os.environ.get(ENV_DESTINATION) or "duckdb").strip() == "iceberg":
+        return _open_iceberg(name, path)
     if not path.is_file():
         raise SourceReadError(
             f"no warehouse at {path} yet: materialize a source first, or point database= (or X_DUCKDB_PATH) "
@@ -96,3 +115,20 @@ def open_source(
         known = ", ".join(sorted(schemas)) or "none yet"
         raise SourceReadError(f"source {name!r} has no tables in {path} yet (sources with tables: {known})")
     return SourceTables(name, name, path, conn)
+
+
+def _open_iceberg(name: str, path: Path) -> SourceTables:
+    from .iceberg import iceberg_store, redacted
+    from .store import WarehouseError
+
+    store = iceberg_store(
+        str(path), name, os.environ.get(ENV_ICEBERG_CATALOG_URI), os.environ.get(ENV_ICEBERG_WAREHOUSE)
+    )
+    try:
+        conn = store.reader()
+    except WarehouseError as exc:
+        raise SourceReadError(str(exc)) from None
+    if not conn.execute("SELECT count(*) FROM duckdb_views() WHERE schema_name = ?", [name]).fetchall()[0][0]:
+        conn.close()
+        raise SourceReadError(f"source {name!r} has no tables in the Iceberg catalog {redacted(store.catalog_uri)} yet")
+    return SourceTables(name, name, f"Iceberg {redacted(store.catalog_uri)}", conn)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -35,6 +35,27 @@ def _cannot_open(path: Path, exc: Exception) -> str:
     return f"cannot open the DuckDB warehouse {path} ({reason}): {WAREHOUSE_ADVICE}"
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What of a table one write may change: some days of its partition column, or all of it (None).
+
+    DuckDB ignores it (a transaction covers everything); the Iceberg store loads, compares and
+    replaces exactly these partitions, so a write's reach is said where the write is."""
+
+    table: Table
+    days: Collection[dt.date] | None = None
+
+    @staticmethod
+    def days_from(first: dt.date, last: dt.date) -> list[dt.date]:
+        return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+Scopes = Sequence[Scope] | Callable[[duckdb.DuckDBPyConnection], Sequence[Scope]]
+
+
 @dataclass(frozen=True)
 class Store:
     """One source's tables in a DuckDB file; a writer waits, bounded and logged, for another's lock."""
@@ -44,9 +65,24 @@ class Store:
     lock_timeout_seconds: float = 600.0
     connection_config: dict[str, Any] = field(default_factory=dict)
 
+    destination = "duckdb"
+
     def table(self, table: Table) -> Table:
         """This table in the source's schema."""
         return table.in_schema(self.schema_name)
+
+    @property
+    def folder(self) -> Path:
+        """Where files beside the warehouse go: staged pages, charts."""
+        return Path(self.database).parent
+
+    def write(self, log: Log, scopes: Scopes, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run body in one transaction: it commits whole or not at all.
+
+        scopes: the tables and days body may change (a list, or a function of a read connection
+        that works them out); what this store ignores, the Iceberg store relies on."""
+        with self.connect(log) as conn, transaction(conn):
+            return body(conn)
 
     @contextmanager
     def connect(self, log: Log) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -92,14 +128,27 @@ class Store:
             conn.close()
 
 
+ICEBERG_VIEW = "iceberg table"  # the comment on a view standing for an Iceberg table (see iceberg.py)
+
+
 def _stored_types(conn: duckdb.DuckDBPyConnection, schema: str, names: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(table, column, type) of every table of the schema holding one of these columns."""
+    """(table, column, type) of every table of the schema holding one of these columns; an Iceberg
+    table, a view on the connections of the Iceberg store, counts as a table."""
     return conn.execute(
         "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns AS c "
-        "JOIN information_schema.tables AS t USING (table_schema, table_name) WHERE c.table_schema = ? "
-        "AND t.table_type = 'BASE TABLE' AND c.column_name IN (SELECT unnest(?::VARCHAR[])) ORDER BY ALL",
-        [schema, list(names)],
+        "WHERE c.table_schema = ? AND c.column_name IN (SELECT unnest(?::VARCHAR[])) AND c.table_name IN ("
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = c.table_schema AND NOT temporary "
+        "UNION ALL SELECT view_name FROM duckdb_views() WHERE schema_name = c.table_schema AND comment = ?) "
+        "ORDER BY ALL",
+        [schema, list(names), ICEBERG_VIEW],
     ).fetchall()
+
+
+def _iceberg_views(conn: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = ? AND comment = ?", [schema, ICEBERG_VIEW]
+    ).fetchall()
+    return {name for (name,) in rows}
 
 
 def _fits(stored: str, value: Any) -> bool:
@@ -112,9 +161,16 @@ def _fits(stored: str, value: Any) -> bool:
 def default_schema_conflicts(conn: duckdb.DuckDBPyConnection, schema: str, extra: dict[str, Any]) -> list[str]:
     """Default-schema values whose type the stored column cannot take (number to text, text to date, ...)."""
     problems = []
+    iceberg = _iceberg_views(conn, schema)
     for table, column, stored in _stored_types(conn, schema, list(extra)):
         value = extra[column]
-        if not _fits(stored, value):
+        if table in iceberg and (stored, sql_type_for(value)) == ("BIGINT", "DOUBLE"):
+            problems.append(
+                f"default_schema.{column}: the Iceberg table {schema}.{table} stores it as a long, and the "
+                f"source file now gives the decimal {value!r}: Iceberg cannot widen a long to a double, so "
+                "give a whole number, or name a new column for the decimal"
+            )
+        elif not _fits(stored, value):
             wanted = sql_type_for(value)
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:35] + "..."
             problems.append(
@@ -132,6 +188,8 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table, extra: dict[str,
     DOUBLE in every table of the schema: never a silent rounding to 6.
     """
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {table.schema}")
+    if table.name in _iceberg_views(conn, table.schema):
+        return  # an Iceberg table only read here: the Iceberg store evolves the tables it writes
     columns = ", ".join(f'"{c.name}" {c.sql_type}' for c in table.columns)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table.qualified} ({columns})")
     existing = {
@@ -148,8 +206,9 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table, extra: dict[str,
         if name not in existing:
             conn.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{name}" {sql_type_for(value)}')
     widen = [name for name, value in extra.items() if sql_type_for(value) == "DOUBLE"]
+    iceberg = _iceberg_views(conn, table.schema)
     for other, column, stored in _stored_types(conn, table.schema, widen):
-        if stored == "BIGINT":
+        if stored == "BIGINT" and other not in iceberg:
             conn.execute(f'ALTER TABLE {table.schema}."{other}" ALTER COLUMN "{column}" TYPE DOUBLE')
 
 
@@ -220,7 +279,7 @@ def write_rows(
 
     rows is a frame, or Parquet files staged by the caller (so a big run is never all in memory).
     """
-    with _incoming(conn, rows) as incoming:
+    with incoming_rows(conn, rows) as incoming:
         if incoming is None:
             count = 0
         else:
@@ -275,6 +334,10 @@ def write_rows(
     return int(count)
 
 
+# A timestamp's UTC day. Epoch days, not a cast: a TIMESTAMPTZ cast to DATE follows the session's time zone.
+EPOCH_DAY = "(DATE '1970-01-01' + (epoch({}) // 86400)::INTEGER)"
+
+
 def record_observations(
     conn: duckdb.DuckDBPyConnection,
     history: Table,
@@ -285,16 +348,15 @@ def record_observations(
     """Inside the caller's transaction: each post read (a tweet_insights row) becomes its UTC day's
     observation; a second read the same day replaces that day's row, earlier days are never touched.
     Posts X reports as deleted leave the history too (X's terms: deleted content is not kept)."""
-    with _incoming(conn, rows) as incoming:
+    with incoming_rows(conn, rows) as incoming:
         count = 0
         if incoming is not None:
             columns = ", ".join(f'"{c}"' for c in extra)
-            # epoch days, not a cast: a TIMESTAMPTZ cast to DATE follows the session's time zone
+            observed = EPOCH_DAY.format("fetched_at")
             conn.execute(
-                "CREATE OR REPLACE TEMP TABLE _observed AS SELECT DISTINCT ON (tweet_id) "
-                "DATE '1970-01-01' + (epoch(fetched_at) // 86400)::INTEGER AS observed_date, "
+                f"CREATE OR REPLACE TEMP TABLE _observed AS SELECT DISTINCT ON (tweet_id) {observed} AS observed_date, "
                 "tweet_id, account_id, username, account_name, created_date, "
-                "(DATE '1970-01-01' + (epoch(fetched_at) // 86400)::INTEGER - created_date)::INTEGER AS age_days, "
+                f"({observed} - created_date)::INTEGER AS age_days, "
                 "is_retweet, like_count, retweet_count, own_retweet_count, reply_count, quote_count, "
                 f"bookmark_count, impression_count, fetched_at{', ' + columns if columns else ''} "
                 f"FROM {incoming} ORDER BY tweet_id, fetched_at DESC"
@@ -314,7 +376,7 @@ def record_observations(
 
 
 @contextmanager
-def _incoming(conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame | Sequence[Path]) -> Iterator[str | None]:
+def incoming_rows(conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame | Sequence[Path]) -> Iterator[str | None]:
     """A relation name for the incoming rows, or None when there are none."""
     if isinstance(rows, pl.DataFrame):
         if not rows.height:
