@@ -4,6 +4,10 @@ run commits once per table it changes, and a killed or conflicting writer loses 
 from __future__ import annotations
 
 import datetime as dt
+import signal as signal_module
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +19,9 @@ from x_assets.clock import use_clock
 from x_assets.emulator import Emulator, WorldSpec
 from x_assets.emulator.server import EmulatorServer
 from x_assets.log import NullLog
-from x_assets.warehouse.iceberg import SNAPSHOT_COMMIT, SNAPSHOT_RUN, iceberg_store, snapshots_of
+from x_assets.warehouse.iceberg import SNAPSHOT_COMMIT, SNAPSHOT_RUN, IcebergStore, iceberg_store, snapshots_of
 from x_assets.warehouse.read import open_source
+from x_assets.warehouse.store import Scope, ensure_table
 from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE
 
 from .conftest import NOW, Project
@@ -136,8 +141,6 @@ def test_a_write_on_stale_data_starts_again_and_loses_nothing(project: Project, 
             f"(DATE '{day}', '{account}', {len(attempts)})"
         )
 
-    from x_assets.warehouse.store import Scope, ensure_table
-
     def first(conn: duckdb.DuckDBPyConnection) -> None:
         ensure_table(conn, table, {})
         conn.execute(row("1"))
@@ -156,3 +159,87 @@ def test_a_write_on_stale_data_starts_again_and_loses_nothing(project: Project, 
     with store.connect(NullLog()) as conn:
         rows = conn.execute(f"SELECT account_id FROM {table.qualified} ORDER BY 1").fetchall()
     assert rows == [("1",), ("2",), ("3",)]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    from .services import postgres
+
+    with postgres() as url:
+        yield url
+
+
+WRITERS, ROUNDS = 3, 6
+
+
+def test_writers_in_several_processes_commit_overlapping_slices_and_none_is_lost(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Three processes replace their own accounts on the same days, at once, round after round,
+    through a PostgreSQL catalog: every write lands whole, once, or starts again."""
+    warehouse = (tmp_path / "ice").as_uri()
+    # the table exists before the race, as after a first run
+    from .child_commit import DAYS, rows
+
+    store = IcebergStore(database="", catalog_uri=postgres_url, warehouse=warehouse)
+    table = store.table(ACCOUNT_INSIGHTS_TABLE)
+    store.write(NullLog(), [Scope(table, DAYS)], lambda conn: ensure_table(conn, table, {}))
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "x_assets_tests.child_commit", postgres_url, warehouse, str(w), str(ROUNDS)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(WRITERS)
+    ]
+    outputs = [child.communicate(timeout=600) for child in children]
+    assert all(child.returncode == 0 for child in children), [err[-2000:] for _, err in outputs]
+    attempts = sum(int(out.strip()) for out, _ in outputs)
+    with store.connect(NullLog()) as conn:
+        got = conn.sql(f"SELECT date, account_id, username, followers_count FROM {table.qualified}").pl()
+    truth = pl.concat([rows(str(w), ROUNDS) for w in range(WRITERS)])
+    assert got.sort(got.columns).equals(truth.sort(truth.columns))
+    # each round of each writer is exactly one commit; the losers of a race wrote again
+    commits = {s[SNAPSHOT_COMMIT] for s in snapshots_of(store, table) if s.get(SNAPSHOT_RUN, "").startswith("writer")}
+    assert len(commits) == WRITERS * ROUNDS
+    assert attempts > WRITERS * ROUNDS  # the race was real: some writes found the table moved
+
+
+def test_a_writer_killed_in_its_commit_leaves_the_last_snapshot_and_its_retry_commits_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from .child_commit import rows
+
+    warehouse = (tmp_path / "ice").as_uri()
+    command = [sys.executable, "-m", "x_assets_tests.child_commit", postgres_url, warehouse, "k"]
+    subprocess.run([*command, "1"], check=True, capture_output=True, timeout=300)  # round 1 lands
+    signal = tmp_path / "in-commit"
+    child = subprocess.Popen([*command, "2", "2", str(signal)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not signal.exists():
+            assert child.poll() is None, child.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the writer never reached its commit"
+            time.sleep(0.05)
+        child.send_signal(signal_module.SIGKILL)  # files written, catalog not yet told
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+    store = IcebergStore(database="", catalog_uri=postgres_url, warehouse=warehouse)
+    table = store.table(ACCOUNT_INSIGHTS_TABLE)
+
+    def stored() -> pl.DataFrame:
+        with store.connect(NullLog()) as conn:
+            got = conn.sql(f"SELECT date, account_id, username, followers_count FROM {table.qualified}").pl()
+        return got.sort(got.columns)
+
+    before = rows("k", 1)
+    assert stored().equals(before.sort(before.columns))  # round 1 whole: nothing of the killed round
+    subprocess.run([*command, "2", "2"], check=True, capture_output=True, timeout=300)  # the retry
+    after = rows("k", 2)
+    assert stored().equals(after.sort(after.columns))
+    commits = [s[SNAPSHOT_COMMIT] for s in snapshots_of(store, table) if s.get(SNAPSHOT_RUN) == "writer-k"]
+    assert len(set(commits)) == 2  # round 1 and the retried round 2: the killed one left no snapshot
