@@ -34,7 +34,15 @@ setup(
             "mypy>=1.10",
             "types-PyYAML",
             "types-requests",
+            # the deployment tests: instance storage on PostgreSQL, steps on Celery workers over Redis
+            "dagster-postgres==0.29.*",
+            "dagster-celery==0.29.*",
+            "redis>=5",
         ],
+        # X_EXECUTOR=celery: steps on dagster-celery workers, Redis as the broker
+        "celery": ["dagster-celery==0.29.*", "redis>=5"],
+        # a dagster.yaml with run, event log and schedule storage on PostgreSQL (deploy/dagster.yaml)
+        "postgres": ["dagster-postgres==0.29.*"],
         # benchmarks/fair.py sets the connector against what users write instead, twarc among them
         "bench": ["twarc==2.14.*"],
     },

@@ -16,9 +16,12 @@ from .constants import (
     ENV_ACCESS_TOKEN_SECRET,
     ENV_API_BASE_URL,
     ENV_BEARER_TOKEN,
+    ENV_CELERY_BACKEND,
+    ENV_CELERY_BROKER,
     ENV_CONSUMER_KEY,
     ENV_CONSUMER_SECRET,
     ENV_DUCKDB_PATH,
+    ENV_EXECUTOR,
     ENV_FOLLOWER_DROP_WARN,
     ENV_MAX_POST_READS,
     ENV_MAX_WORKERS,
@@ -87,7 +90,31 @@ def settings_from_env() -> dict[str, Any]:
     if workers:
         settings["max_workers"] = _whole(ENV_MAX_WORKERS, workers, 1, MAX_WORKERS, "a whole number of workers")
     lookback_days()  # read at each tick, checked now: a bad value fails the load, not the 01:00 tick
+    executor_from_env()
     return settings
+
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+
+
+def executor_from_env() -> dg.ExecutorDefinition:
+    """X_EXECUTOR: in_process (the default: one process per run; the steps take turns in the x_api
+    pool anyway, and a step subprocess only adds start-up time) or celery (each step goes to
+    whichever dagster-celery worker is free, so several sources' steps run on several machines;
+    broker X_CELERY_BROKER, results X_CELERY_BACKEND, by default the broker)."""
+    name = os.environ.get(ENV_EXECUTOR, "").strip() or "in_process"
+    if name == "in_process":
+        return dg.in_process_executor
+    if name != "celery":
+        raise SettingsError(f"{ENV_EXECUTOR} must be in_process or celery, got {name[:40]!r}")
+    try:
+        from dagster_celery import celery_executor
+    except ImportError:
+        raise SettingsError(f"{ENV_EXECUTOR}=celery needs dagster-celery: pip install 'x_assets[celery]'") from None
+    # as EnvVars when set: a broker URL may hold a password, and the UI shows config values
+    broker: Any = {"env": ENV_CELERY_BROKER} if os.environ.get(ENV_CELERY_BROKER, "").strip() else DEFAULT_BROKER
+    backend = {"env": ENV_CELERY_BACKEND} if os.environ.get(ENV_CELERY_BACKEND, "").strip() else broker
+    return celery_executor.configured({"broker": broker, "backend": backend})
 
 
 def build_resources(**x_settings: Any) -> dict[str, dg.ConfigurableResource]:
@@ -126,9 +153,8 @@ def build_defs(
         dg.Definitions(
             sensors=[x_dead_runs_sensor],
             resources=extra,
-            # One process per run: the steps share the x_api pool (one at a time) anyway, a step
-            # subprocess only adds start-up time, and a run's process id then tells whether it lives.
-            executor=dg.in_process_executor,
+            # One process per run by default: a run's process id then tells whether it lives.
+            executor=executor_from_env(),
         ),
     ]
     if defs_folder is not None and any(defs_folder.glob("*/defs.yaml")):

@@ -44,8 +44,9 @@ def _as_postgres(folder: Path) -> tuple[list[str], int | None]:
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """A PostgreSQL cluster with database x_assets; yields its SQLAlchemy URL (trust on loopback)."""
+def postgres(databases: tuple[str, ...] = ("x_assets",)) -> Iterator[str]:
+    """A PostgreSQL cluster with these databases; yields the SQLAlchemy URL of the first (trust on
+    loopback: the user is postgres, any password is accepted)."""
     bin_dir = _postgres_bin()
     with tempfile.TemporaryDirectory(prefix="x_assets_pg_") as tmp:
         folder = Path(tmp)
@@ -74,11 +75,22 @@ def postgres() -> Iterator[str]:
             **run,  # type: ignore[call-overload]
         )
         try:
-            subprocess.run(
-                [*prefix, str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "x_assets"],
-                **run,  # type: ignore[call-overload]
-            )
-            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/x_assets"
+            for database in databases:
+                subprocess.run(
+                    [
+                        *prefix,
+                        str(bin_dir / "createdb"),
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "-U",
+                        "postgres",
+                        database,
+                    ],
+                    **run,  # type: ignore[call-overload]
+                )
+            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{databases[0]}"
         finally:
             subprocess.run(
                 [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],

@@ -1,0 +1,192 @@
+"""Beyond one machine: three sources' steps on two dagster-celery workers (Redis broker), the
+instance on PostgreSQL (deploy/dagster.yaml as shipped), the tables in one Iceberg catalog on
+PostgreSQL. Every server is started here on 127.0.0.1 and stopped at the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from x_assets.clock import ENV_NOW
+from x_assets.emulator import DEMO_BEARER_TOKEN
+from x_assets.emulator.server import EmulatorServer
+from x_assets.log import NullLog
+from x_assets.warehouse.iceberg import SNAPSHOT_COMMIT, SNAPSHOT_RUN, IcebergStore, snapshots_of
+from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE
+
+from .conftest import NOW, TODAY, account_by_name, expected_tweet_rows
+from .services import postgres, redis
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SOURCES = {
+    "alpha": ["AcmeNews", "GlobexDev"],
+    "beta": ["InitechHQ"],
+    "gamma": ["AcmeNews", "InitechHQ"],  # two sources may watch one account: each keeps its own rows
+}
+DAYS = [TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1)]
+
+DEFS = """
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from x_assets.definitions import executor_from_env
+from x_assets.orchestration.names import SourceNames
+from x_assets.orchestration.resources import Warehouse, XResource, destination_from_env
+from x_assets.orchestration.source_defs import source_definitions
+
+HERE = Path(__file__).parent
+defs = dg.Definitions.merge(
+    *(
+        source_definitions(
+            SourceNames(name),
+            XResource(source_file=str(HERE / f"{name}.yaml"), base_url=os.environ["X_API_BASE_URL"]),
+            Warehouse(database=str(HERE / "data" / "warehouse.duckdb"), schema_name=name, **destination_from_env()),
+        )
+        for name in NAMES
+    ),
+    dg.Definitions(executor=executor_from_env()),
+)
+"""
+
+
+@pytest.fixture
+def deployment(server: EmulatorServer, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """PostgreSQL (instance + catalog), Redis, and two Celery workers of one worker process each."""
+    with postgres(("x_assets", "dagster")) as catalog, redis() as broker:
+        port = catalog.rsplit(":", 1)[1].split("/")[0]
+        home = tmp_path / "home"
+        home.mkdir()
+        shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")  # the file as shipped
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_USERNAME": "postgres",
+            "DAGSTER_PG_PASSWORD": "trust-on-loopback",
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": port,
+            "DAGSTER_PG_DB": "dagster",
+            "X_API_BASE_URL": server.base_url,
+            "X_BEARER_TOKEN": DEMO_BEARER_TOKEN,
+            "X_DESTINATION": "iceberg",
+            "X_ICEBERG_CATALOG_URI": catalog,
+            "X_ICEBERG_WAREHOUSE": (tmp_path / "lake").as_uri(),
+            "X_EXECUTOR": "celery",
+            "X_CELERY_BROKER": broker,
+            ENV_NOW: NOW.isoformat(),
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # the celery command of this venv
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+        project = tmp_path / "project"
+        project.mkdir()
+        for name, accounts in SOURCES.items():
+            source = {
+                "accounts": [{"username": a} for a in accounts],
+                "credentials": {"bearer_token": "X_BEARER_TOKEN"},
+            }
+            (project / f"{name}.yaml").write_text(yaml.safe_dump(source))
+        (project / "deploy_defs.py").write_text(f"NAMES = {list(SOURCES)!r}\n" + DEFS)
+        workers = []
+        for i in (1, 2):
+            log = open(tmp_path / f"worker{i}.log", "w")  # noqa: SIM115 (closed below)
+            command = [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app"]
+            command += ["-y", str(ROOT / "deploy" / "celery.yaml"), "-n", f"w{i}@x_assets", "--", "--concurrency=1"]
+            workers.append(
+                (
+                    subprocess.Popen(command, env=env, cwd=project, stdout=log, stderr=log, start_new_session=True),
+                    log,
+                )
+            )
+        try:
+            yield {**env, "PROJECT": str(project), "LOGS": str(tmp_path)}
+        finally:
+            for worker, log in workers:
+                if worker.poll() is None:
+                    os.killpg(worker.pid, signal.SIGTERM)
+                try:
+                    worker.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(worker.pid, signal.SIGKILL)
+                    worker.wait(timeout=30)
+                log.close()
+
+
+def materialize(env: dict[str, str], asset: str, partition: dt.date) -> None:
+    keys = ",".join(f"{name}/{asset}" for name in SOURCES)
+    command = [str(BIN / "dagster"), "asset", "materialize", "-f", "deploy_defs.py", "--select", keys]
+    done = subprocess.run(
+        [*command, "--partition", str(partition)],
+        env=env,
+        cwd=env["PROJECT"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_three_sources_on_two_celery_workers_into_one_iceberg_catalog_on_postgres(
+    server: EmulatorServer, deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for day in DAYS:
+        materialize(deployment, "tweet_insights", day)
+    materialize(deployment, "account_insights", DAYS[-1])
+
+    # the runs, as the instance on PostgreSQL has them: all succeeded, one step per source each
+    monkeypatch.setenv("DAGSTER_HOME", deployment["DAGSTER_HOME"])
+    for name in ("DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB"):
+        monkeypatch.setenv(name, deployment[name])
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        runs = instance.get_runs()
+        assert len(runs) == 3 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        run_ids = {r.run_id for r in runs}
+        for run in runs:
+            records = instance.get_records_for_run(run.run_id).records
+            started = [r.event_log_entry for r in records if r.event_log_entry.dagster_event_type == "STEP_START"]
+            assert len(started) == len(SOURCES)
+    # both workers took steps (each step is a Celery task)
+    logs = [(Path(deployment["LOGS"]) / f"worker{i}.log").read_text() for i in (1, 2)]
+    assert all(" succeeded in " in log for log in logs), [log[-1500:] for log in logs]
+
+    # the tables equal the emulator's truth, each source in its own namespace of one catalog
+    for name, accounts in SOURCES.items():
+        store = IcebergStore(
+            database="",
+            schema_name=name,
+            catalog_uri=deployment["X_ICEBERG_CATALOG_URI"],
+            warehouse=deployment["X_ICEBERG_WAREHOUSE"],
+        )
+        with store.connect(NullLog()) as conn:
+            posts = conn.sql(f"SELECT * FROM {name}.tweet_insights").pl()
+            snapshots = conn.sql(f"SELECT * FROM {name}.account_insights").pl()
+        expected = {}
+        for account in accounts:
+            expected.update(expected_tweet_rows(server, account, DAYS[0], DAYS[-1]))
+        assert posts.height == len(expected) > 0
+        for row in posts.iter_rows(named=True):
+            want = expected[row["tweet_id"]]
+            assert {k: row[k] for k in want} == want
+        assert sorted(snapshots.get_column("followers_count").to_list()) == sorted(
+            account_by_name(server, a).followers_count for a in accounts
+        )
+        assert snapshots.get_column("date").unique().to_list() == [DAYS[-1]]
+        # exactly one commit per successful run that wrote the table, and none by anything else
+        for table, writes in ((TWEET_INSIGHTS_TABLE, 2), (ACCOUNT_INSIGHTS_TABLE, 1)):
+            commits: dict[str, set[str]] = {}
+            for summary in snapshots_of(store, table):
+                commits.setdefault(summary[SNAPSHOT_RUN], set()).add(summary[SNAPSHOT_COMMIT])
+            assert set(commits) <= run_ids and len(commits) == writes, commits
+            assert all(len(c) == 1 for c in commits.values())
