@@ -1,6 +1,6 @@
 """A writer of Iceberg slices in its own process, for the concurrency tests.
 
-    python -m x_assets_tests.child_commit CATALOG_URI WAREHOUSE WRITER ROUNDS [FIRST_ROUND [PAUSE_FILE]]
+    python -m x_assets_tests.child_commit CATALOG_URI WAREHOUSE NAMESPACE WRITER ROUNDS [FIRST_ROUND [PAUSE_FILE]]
 
 Each round replaces this writer's accounts (w<WRITER>-0..2) on the same three days every writer
 writes, through the project's own write_rows, with followers_count = the round: rivals commit to
@@ -52,11 +52,14 @@ def pause_in_commit(signal: Path) -> None:
 
 
 def main() -> int:
-    uri, warehouse, writer, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    first_round = int(sys.argv[5]) if len(sys.argv) > 5 else 1
-    if len(sys.argv) > 6:
-        pause_in_commit(Path(sys.argv[6]))
-    store = IcebergStore(database="", catalog_uri=uri, warehouse=warehouse, run_id=f"writer-{writer}")
+    uri, warehouse, namespace, writer = sys.argv[1:5]
+    rounds = int(sys.argv[5])
+    first_round = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+    if len(sys.argv) > 7:
+        pause_in_commit(Path(sys.argv[7]))
+    store = IcebergStore(
+        database="", schema_name=namespace, catalog_uri=uri, warehouse=warehouse, run_id=f"writer-{writer}"
+    )
     table = store.table(ACCOUNT_INSIGHTS_TABLE)
     attempts = 0
     for round_ in range(first_round, rounds + 1):

@@ -24,7 +24,7 @@ from x_assets.warehouse.read import open_source
 from x_assets.warehouse.store import Scope, ensure_table
 from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE
 
-from .conftest import NOW, Project
+from .conftest import NOW, Project, control
 
 DAYS = 3
 START = NOW - dt.timedelta(days=DAYS - 1)
@@ -98,6 +98,7 @@ def test_iceberg_holds_what_duckdb_holds_after_days_of_runs(
     run_days(project)
     with open_source("x", project.database, destination="duckdb") as source:
         expected = tables_of(source)
+    requests = control(project.server, "GET", "/stats")["requests"]
 
     # the same world again, into Iceberg
     world = WorldSpec(seed=11, accounts=4, days=30, tweets_per_day=3, now_ms=int(START.timestamp() * 1000))
@@ -108,6 +109,9 @@ def test_iceberg_holds_what_duckdb_holds_after_days_of_runs(
         monkeypatch.setenv("X_DUCKDB_PATH", str(iceberg_dir / "warehouse.duckdb"))
         project.server = other
         run_ids = run_days(project)
+        # the same requests: what the runs look up in the stored tables (the registry of resolved
+        # handles, the statuses) they find in Iceberg as in DuckDB
+        assert control(other, "GET", "/stats")["requests"] == requests
     assert not (iceberg_dir / "warehouse.duckdb").exists()  # no DuckDB file with iceberg
     with open_source("x", iceberg_dir / "warehouse.duckdb", destination="iceberg") as source:
         got = tables_of(source)
@@ -181,12 +185,12 @@ def test_writers_in_several_processes_commit_overlapping_slices_and_none_is_lost
     # the table exists before the race, as after a first run
     from .child_commit import DAYS, rows
 
-    store = IcebergStore(database="", catalog_uri=postgres_url, warehouse=warehouse)
+    store = IcebergStore(database="", schema_name="race", catalog_uri=postgres_url, warehouse=warehouse)
     table = store.table(ACCOUNT_INSIGHTS_TABLE)
     store.write(NullLog(), [Scope(table, DAYS)], lambda conn: ensure_table(conn, table, {}))
     children = [
         subprocess.Popen(
-            [sys.executable, "-m", "x_assets_tests.child_commit", postgres_url, warehouse, str(w), str(ROUNDS)],
+            [sys.executable, "-m", "x_assets_tests.child_commit", postgres_url, warehouse, "race", str(w), str(ROUNDS)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -212,7 +216,7 @@ def test_a_writer_killed_in_its_commit_leaves_the_last_snapshot_and_its_retry_co
     from .child_commit import rows
 
     warehouse = (tmp_path / "ice").as_uri()
-    command = [sys.executable, "-m", "x_assets_tests.child_commit", postgres_url, warehouse, "k"]
+    command = [sys.executable, "-m", "x_assets_tests.child_commit", postgres_url, warehouse, "killed", "k"]
     subprocess.run([*command, "1"], check=True, capture_output=True, timeout=300)  # round 1 lands
     signal = tmp_path / "in-commit"
     child = subprocess.Popen([*command, "2", "2", str(signal)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -228,7 +232,7 @@ def test_a_writer_killed_in_its_commit_leaves_the_last_snapshot_and_its_retry_co
         if child.poll() is None:
             child.kill()
 
-    store = IcebergStore(database="", catalog_uri=postgres_url, warehouse=warehouse)
+    store = IcebergStore(database="", schema_name="killed", catalog_uri=postgres_url, warehouse=warehouse)
     table = store.table(ACCOUNT_INSIGHTS_TABLE)
 
     def stored() -> pl.DataFrame:

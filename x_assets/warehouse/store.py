@@ -420,9 +420,12 @@ def frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pl.D
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: Table) -> bool:
-    """Whether the table was created; asks without creating, so a read-only connection may ask too."""
+    """Whether the table was created (an Iceberg table is a view on the Iceberg store's connections);
+    asks without creating, so a read-only connection may ask too."""
     ((count,),) = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [table.schema, table.name]
+        "SELECT count(*) FROM (SELECT schema_name, table_name FROM duckdb_tables() UNION ALL "
+        "SELECT schema_name, view_name FROM duckdb_views() WHERE comment = ?) WHERE schema_name = ? AND table_name = ?",
+        [ICEBERG_VIEW, table.schema, table.name],
     ).fetchall()
     return bool(count)
 
