@@ -28,6 +28,7 @@ from .constants import (
     ENV_BEARER_TOKEN,
     ENV_CONSUMER_KEY,
     ENV_CONSUMER_SECRET,
+    ENV_DESTINATION,
     ENV_DUCKDB_PATH,
     ENV_SNAPSHOTS_FROM,
     ENV_SOURCE_FILE,
@@ -187,6 +188,9 @@ def write_ui_env(path: Path, snapshots_from: dt.date) -> None:
         ENV_SOURCE_FILE: os.environ[ENV_SOURCE_FILE],
         ENV_DUCKDB_PATH: os.environ[ENV_DUCKDB_PATH],
         "DAGSTER_HOME": os.environ["DAGSTER_HOME"],
+        # iceberg: the catalog and folder beside the DuckDB path (a catalog URI set by hand is not
+        # written here: it may hold a password)
+        ENV_DESTINATION: os.environ.get(ENV_DESTINATION, "duckdb"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")

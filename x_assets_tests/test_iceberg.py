@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from x_assets.clock import use_clock
@@ -21,7 +22,7 @@ from x_assets.emulator.server import EmulatorServer
 from x_assets.log import NullLog
 from x_assets.warehouse.iceberg import SNAPSHOT_COMMIT, SNAPSHOT_RUN, IcebergStore, iceberg_store, snapshots_of
 from x_assets.warehouse.read import open_source
-from x_assets.warehouse.store import Scope, ensure_table
+from x_assets.warehouse.store import Scope, Slice, ensure_table, write_rows
 from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE
 
 from .conftest import NOW, Project, control
@@ -247,3 +248,46 @@ def test_a_writer_killed_in_its_commit_leaves_the_last_snapshot_and_its_retry_co
     assert stored().equals(after.sort(after.columns))
     commits = [s[SNAPSHOT_COMMIT] for s in snapshots_of(store, table) if s.get(SNAPSHOT_RUN) == "writer-k"]
     assert len(set(commits)) == 2  # round 1 and the retried round 2: the killed one left no snapshot
+
+
+def test_maintenance_compacts_a_day_of_small_files_and_expires_old_snapshots(tmp_path: Path) -> None:
+    from x_assets.warehouse.iceberg import compact, expire_snapshots
+
+    from .child_commit import DAYS, rows
+
+    store = iceberg_store(str(tmp_path / "m" / "warehouse.duckdb"), "x")
+    table = store.table(ACCOUNT_INSIGHTS_TABLE)
+    for round_ in (1, 2, 3):  # three runs: each commit holds one file per day it wrote
+        frame = rows("a", round_)
+
+        def body(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame = frame) -> None:
+            ensure_table(conn, table, {})
+            slices = [Slice(a, DAYS[0], DAYS[-1]) for a in frame.get_column("account_id").unique()]
+            write_rows(conn, table, frame, (DAYS[0], DAYS[-1]), slices)
+
+        store.write(NullLog(), [Scope(table, DAYS)], body)
+    iceberg = store.catalog.load_table(("x", table.name))
+    for i in range(4):  # another tool appends small files to the first day
+        extra = rows(f"tool{i}", 1).filter(pl.col("date") == DAYS[0]).to_dicts()
+        iceberg.append(pa.Table.from_pylist(extra, schema=iceberg.schema().as_arrow()))
+
+    def files_per_day() -> dict[object, int]:
+        counts: dict[object, int] = {}
+        for task in store.catalog.load_table(("x", table.name)).scan().plan_files():
+            counts[task.file.partition[0]] = counts.get(task.file.partition[0], 0) + 1
+        return counts
+
+    def content() -> pl.DataFrame:
+        with store.connect(NullLog()) as conn:
+            got = conn.sql(f"SELECT * FROM {table.qualified}").pl()
+        return got.sort(got.columns, nulls_last=True)
+
+    before = content()
+    assert sorted(files_per_day().values()) == [1, 1, 5]
+    assert compact(store, NullLog(), min_files=4)[table.name] == 1
+    assert sorted(files_per_day().values()) == [1, 1, 1]
+    assert content().equals(before)
+    assert len(store.catalog.load_table(("x", table.name)).snapshots()) > 2
+    expire_snapshots(store, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), NullLog())
+    assert len(store.catalog.load_table(("x", table.name)).snapshots()) == 1  # the current one stays
+    assert content().equals(before)

@@ -8,6 +8,7 @@ from .assets import build_table_assets
 from .catalog import build_catalog_specs
 from .derived_assets import build_derived_assets
 from .jobs import build_jobs
+from .maintenance import build_maintenance
 from .names import SourceNames
 from .partitions import SourceDays
 from .resources import Warehouse, XResource
@@ -27,10 +28,11 @@ def source_definitions(
         raise ValueError(f"source {names.name}: its warehouse schema must be {names.schema}")
     shape = shape_of(names, x.source_file, days)
     jobs = build_jobs(names)
+    upkeep = build_maintenance(names) if warehouse.destination == "iceberg" else None
     return dg.Definitions(
         assets=[*build_table_assets(shape), *build_derived_assets(shape), *build_catalog_specs(shape)],
-        jobs=[jobs.account_insights, jobs.tweet_insights],
-        schedules=list(build_schedules(names)),
+        jobs=[jobs.account_insights, jobs.tweet_insights, *([upkeep[0]] if upkeep else [])],
+        schedules=[*build_schedules(names), *([upkeep[1]] if upkeep else [])],
         sensors=[build_new_accounts_sensor(shape)],
         resources={names.x_resource: x, names.warehouse_resource: warehouse},
     )

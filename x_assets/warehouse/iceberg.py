@@ -399,8 +399,8 @@ def snapshots_of(store: IcebergStore, table: Table) -> list[dict[str, str]]:
 
 
 def expire_snapshots(store: IcebergStore, older_than: dt.datetime, log: Log) -> dict[str, int]:
-    """Maintenance: forget snapshots older than the time (the current one is always kept). Data
-    files stay on disk: pyiceberg 0.12 has no orphan-file removal."""
+    """Maintenance: forget snapshots older than the time (the current one is always kept). Their
+    data files stay on disk: pyiceberg 0.12 has no orphan-file removal (see the README)."""
     expired: dict[str, int] = {}
     for name, table in store._open_tables().items():
         current = table.current_snapshot()
@@ -415,3 +415,42 @@ def expire_snapshots(store: IcebergStore, older_than: dt.datetime, log: Log) -> 
         expired[name] = len(old)
         log.info(f"{store.schema_name}.{name}: {len(old)} snapshot(s) expired")
     return expired
+
+
+def compact(store: IcebergStore, log: Log, min_files: int = 4) -> dict[str, int]:
+    """Maintenance: rewrite each day holding at least min_files data files as one file per day,
+    one commit per table (pyiceberg 0.12 has no rewrite_data_files). Rows are unchanged; a table
+    another writer commits to meanwhile is left for the next time. Returns the days rewritten."""
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
+    from pyiceberg.expressions import In
+
+    rewritten: dict[str, int] = {}
+    for name, table in store._open_tables().items():
+        spec = table.spec()
+        if not spec.fields:
+            continue  # not partitioned by day (the registry): small, one file per write
+        column = table.schema().find_field(spec.fields[0].source_id).name
+        files: dict[Any, int] = {}
+        for task in table.scan().plan_files():
+            day = task.file.partition[0]
+            files[day] = files.get(day, 0) + 1
+        days = sorted(day for day, count in files.items() if count >= min_files)
+        rewritten[name] = 0
+        if not days:
+            continue
+        # the partition values are days since 1970-01-01 (Iceberg's date)
+        dates = [dt.date(1970, 1, 1) + dt.timedelta(days=d) if isinstance(d, int) else d for d in days]
+        where = cast(Any, In)(column, dates)
+        rows = table.scan(row_filter=where).to_arrow()
+        owner = "account_id" if "account_id" in rows.schema.names else rows.schema.names[0]
+        rows = rows.sort_by(owner)
+        try:
+            tx = table.transaction()
+            tx.overwrite(rows, overwrite_filter=where, snapshot_properties={SNAPSHOT_RUN: "compaction"})
+            tx.commit_transaction()
+        except (CommitFailedException, ValidationException):
+            log.info(f"{store.schema_name}.{name}: another writer committed meanwhile; compaction left for next time")
+            continue
+        rewritten[name] = len(days)
+        log.info(f"{store.schema_name}.{name}: {len(days)} day(s) rewritten as one file each ({rows.num_rows} rows)")
+    return rewritten
