@@ -110,27 +110,61 @@ def _path_of(location: str) -> str | None:
     return location if location.startswith("/") else None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a snapshot of a table is made of: its columns, and its data files when DuckDB can read
+    them directly (local files, no delete files), else None."""
+
+    columns: tuple[tuple[str, str], ...]
+    paths: tuple[str, ...] | None
+    empty: bool
+
+
+_PLANS: dict[str, _Plan] = {}  # by metadata file: a table's state never changes under one
+_PRESENT: dict[str, set[str]] = {}  # by metadata file: the columns its data files hold
+
+
+def _plan(table: IcebergTable) -> _Plan:
+    """Planning reads the manifests, which costs more the more commits a table has: done once per
+    table state per process (a run opens several connections on the same snapshots)."""
+    key = table.metadata_location
+    if key in _PLANS:
+        return _PLANS[key]
+    columns = tuple((f.name, _duck_type(f.field_type)) for f in table.schema().fields)
+    tasks = list(table.scan().plan_files())
+    paths = [_path_of(t.file.file_path) for t in tasks]
+    local = not any(t.delete_files for t in tasks) and all(p is not None for p in paths)
+    plan = _Plan(columns, tuple(p for p in paths if p) if local else None, not tasks)
+    if len(_PLANS) > 1024:
+        _PLANS.clear()
+        _PRESENT.clear()
+    _PLANS[key] = plan
+    return plan
+
+
 def table_select(conn: duckdb.DuckDBPyConnection, table: IcebergTable, alias: str) -> str:
     """SQL over the table's current snapshot, with its current schema: local Parquet files read by
     DuckDB lazily (filters and columns pushed down), anything else scanned through pyiceberg."""
-    columns = [(f.name, _duck_type(f.field_type)) for f in table.schema().fields]
-    tasks = list(table.scan().plan_files())
-    paths = [_path_of(t.file.file_path) for t in tasks]
-    if not tasks:
-        nulls = ", ".join(f"NULL::{kind} AS {_quote(name)}" for name, kind in columns)
+    plan = _plan(table)
+    if plan.empty:
+        nulls = ", ".join(f"NULL::{kind} AS {_quote(name)}" for name, kind in plan.columns)
         return f"SELECT {nulls} WHERE false"
-    if any(t.delete_files for t in tasks) or any(p is None for p in paths):
+    if plan.paths is None:
         conn.register(alias, table.scan().to_arrow())  # delete files or object storage: pyiceberg reads
         source = alias
-        present = {name for name, _ in columns}
+        present = {name for name, _ in plan.columns}
     else:
-        listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in plan.paths)
         source = f"read_parquet([{listed}], union_by_name = true)"
-        present = {row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        if table.metadata_location not in _PRESENT:  # the files' own columns: read from their footers once
+            _PRESENT[table.metadata_location] = {
+                r[0] for r in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+            }
+        present = _PRESENT[table.metadata_location]
     # a column added after some files were written is NULL in them, as Iceberg reads it
     picked = ", ".join(
         f"{_quote(name)}::{kind} AS {_quote(name)}" if name in present else f"NULL::{kind} AS {_quote(name)}"
-        for name, kind in columns
+        for name, kind in plan.columns
     )
     return f"SELECT {picked} FROM {source}"
 
