@@ -35,6 +35,7 @@ SOURCES = {
     "gamma": ["AcmeNews", "InitechHQ"],  # two sources may watch one account: each keeps its own rows
 }
 DAYS = [TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1)]
+CATALOG_PASSWORD = "catalog-pw-5e1d93"  # trust on loopback accepts it; it must show nowhere
 
 DEFS = """
 import os
@@ -81,7 +82,7 @@ def deployment(server: EmulatorServer, tmp_path: Path) -> Iterator[dict[str, str
             "X_API_BASE_URL": server.base_url,
             "X_BEARER_TOKEN": DEMO_BEARER_TOKEN,
             "X_DESTINATION": "iceberg",
-            "X_ICEBERG_CATALOG_URI": catalog,
+            "X_ICEBERG_CATALOG_URI": catalog.replace("postgres@", f"postgres:{CATALOG_PASSWORD}@"),
             "X_ICEBERG_WAREHOUSE": (tmp_path / "lake").as_uri(),
             "X_EXECUTOR": "celery",
             "X_CELERY_BROKER": broker,
@@ -157,9 +158,14 @@ def test_three_sources_on_two_celery_workers_into_one_iceberg_catalog_on_postgre
             records = instance.get_records_for_run(run.run_id).records
             started = [r.event_log_entry for r in records if r.event_log_entry.dagster_event_type == "STEP_START"]
             assert len(started) == len(SOURCES)
-    # both workers took steps (each step is a Celery task)
+        # the catalog's password (in X_ICEBERG_CATALOG_URI) is in no event: messages, metadata, config
+        events = [str(r.event_log_entry) for run in runs for r in instance.get_records_for_run(run.run_id).records]
+        assert events and not any(CATALOG_PASSWORD in e for e in events)
+        assert not any(CATALOG_PASSWORD in str(r.run_config) for r in runs)
+    # both workers took steps (each step is a Celery task), and logged no password
     logs = [(Path(deployment["LOGS"]) / f"worker{i}.log").read_text() for i in (1, 2)]
     assert all(" succeeded in " in log for log in logs), [log[-1500:] for log in logs]
+    assert not any(CATALOG_PASSWORD in log for log in logs)
 
     # the tables equal the emulator's truth, each source in its own namespace of one catalog
     for name, accounts in SOURCES.items():

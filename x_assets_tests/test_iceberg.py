@@ -291,3 +291,65 @@ def test_maintenance_compacts_a_day_of_small_files_and_expires_old_snapshots(tmp
     expire_snapshots(store, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), NullLog())
     assert len(store.catalog.load_table(("x", table.name)).snapshots()) == 1  # the current one stays
     assert content().equals(before)
+
+
+def test_a_new_default_schema_column_becomes_an_iceberg_column(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("X_DESTINATION", "iceberg")
+    accounts = [{"username": "AcmeNews"}, {"username": "GlobexDev"}]
+    day = NOW.date() - dt.timedelta(days=1)
+    project.write_source({"accounts": accounts, "default_schema": {"client": "acme"}})
+    assert project.materialize(["account_insights"], partition=str(day)).success
+    project.write_source({"accounts": accounts, "default_schema": {"client": "acme", "region": "emea"}})
+    assert project.materialize(["tweet_insights"], partition=str(day)).success
+    store = iceberg_store(project.database, "x")
+    posts = store.catalog.load_table(("x", "tweet_insights"))
+    snapshots = store.catalog.load_table(("x", "account_insights"))
+    assert "region" in posts.schema().column_names  # created with it
+    assert "region" not in snapshots.schema().column_names  # not written since
+    assert project.materialize(["account_insights"], partition=str(day)).success
+    snapshots = store.catalog.load_table(("x", "account_insights"))
+    assert "region" in snapshots.schema().column_names  # evolved in the run's own commit
+    with open_source("x", project.database, destination="iceberg") as source:
+        rows = source.sql("SELECT client, region FROM x.account_insights").rows()
+    assert rows == [("acme", "emea"), ("acme", "emea")]
+
+    # a whole number turning decimal: Iceberg cannot widen a long, so the run refuses before any request
+    project.write_source({"accounts": accounts, "default_schema": {"client": "acme", "region": "emea", "tier": 5}})
+    assert project.materialize(["account_insights"], partition=str(day)).success
+    requests = project.stats()["requests_total"]
+    project.write_source({"accounts": accounts, "default_schema": {"client": "acme", "region": "emea", "tier": 5.5}})
+    failed = project.materialize(["account_insights"], partition=str(day))
+    assert not failed.success
+    assert "Iceberg cannot widen a long to a double" in str(failed.get_step_failure_events()[0].event_specific_data)
+    assert project.stats()["requests_total"] == requests
+
+
+def test_the_weekly_maintenance_job_runs_on_an_iceberg_source(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from x_assets.definitions import build_defs
+
+    monkeypatch.setenv("X_DESTINATION", "iceberg")
+    day = NOW.date() - dt.timedelta(days=1)
+    for _ in range(2):  # two commits (the counts move between the reads): a snapshot to expire
+        assert project.materialize(["tweet_insights"], days=(day - dt.timedelta(days=6), day)).success
+        project.server.world.advance(1)
+    store = iceberg_store(project.database, "x")
+    assert len(store.catalog.load_table(("x", "tweet_insights")).snapshots()) >= 2
+    defs = build_defs(defs_folder=None)
+    schedule = defs.resolve_schedule_def("x_iceberg_maintenance_schedule")
+    assert schedule.cron_schedule == "0 3 * * 0"
+    job = defs.resolve_job_def("iceberg_maintenance_job")
+    config = {"ops": {"iceberg_maintenance": {"config": {"keep_days": 1}}}}
+    with use_clock(lambda: NOW + dt.timedelta(days=2)):
+        result = job.execute_in_process(instance=project.instance, run_config=config)
+    assert result.success
+    (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]  # what the op did
+    assert output.event_specific_data.metadata["snapshots_expired"].value >= 1  # type: ignore[union-attr]
+    assert len(store.catalog.load_table(("x", "tweet_insights")).snapshots()) == 1
+
+    monkeypatch.setenv("X_DESTINATION", "duckdb")  # a DuckDB source has no such job
+    jobs = {job.name for job in build_defs(defs_folder=None).resolve_all_job_defs()}
+    assert "tweet_insights_job" in jobs and "iceberg_maintenance_job" not in jobs

@@ -1,7 +1,8 @@
 """Iceberg upkeep for a source written to Iceberg: old snapshots expired, small files compacted,
-weekly. (A DuckDB warehouse needs neither.)"""
+weekly. (A DuckDB warehouse needs neither.)
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Dagster reads the op's config class from its annotation.
+"""
 
 import datetime as dt
 import functools

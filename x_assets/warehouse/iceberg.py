@@ -323,7 +323,7 @@ class IcebergStore(Store):
 
     def _commit(self, conn: duckdb.DuckDBPyConnection, item: _Loaded, commit: str, log: Log) -> None:
         from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
-        from pyiceberg.expressions import AlwaysTrue, In
+        from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, In
 
         scope, name = item.scope, item.scope.table.name
         qualified = f"{self.schema_name}.{_quote(name)}"
@@ -340,7 +340,12 @@ class IcebergStore(Store):
         owner = scope.table.owner if scope.table.owner in columns else columns[0]
         rows = conn.sql(f"SELECT * FROM {qualified} ORDER BY {_quote(owner)}").fetch_arrow_table()
         # (In is a pydantic model that mypy reads by its fields; it takes a term and literals)
-        replaced = AlwaysTrue() if scope.days is None else cast(Any, In)(date, sorted(scope.days))
+        if scope.days is None:
+            replaced: Any = AlwaysTrue()
+        elif not scope.days:  # a table created empty (no post read): nothing to replace
+            replaced = AlwaysFalse()
+        else:
+            replaced = cast(Any, In)(date, sorted(set(scope.days)))
         summary = {SNAPSHOT_COMMIT: commit, SNAPSHOT_RUN: self.run_id or "-"}
         try:
             if item.iceberg is None:
@@ -393,6 +398,8 @@ def _days_said(scope: Scope) -> str:
     if scope.days is None:
         return "the whole table"
     days = sorted(set(scope.days))
+    if not days:
+        return "no day"
     return str(days[0]) if len(days) == 1 else f"{len(days)} day(s) {days[0]}..{days[-1]}"
 
 
