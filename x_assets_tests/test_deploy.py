@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,7 @@ CATALOG_PASSWORD = "catalog-pw-5e1d93"  # trust on loopback accepts it; it must 
 
 DEFS = """
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -60,11 +62,29 @@ defs = dg.Definitions.merge(
     ),
     dg.Definitions(executor=executor_from_env()),
 )
+
+# For the kill test only: the first tweet_insights commit anywhere stops once its data files are
+# written, before the catalog is told, and says which process it is in.
+PAUSE = os.environ.get("X_TEST_PAUSE_IN_COMMIT")
+if PAUSE:
+    from pyiceberg.table import CreateTableTransaction, Transaction
+
+    def _pausing(commit):
+        def paused(self):
+            if self._table.name()[-1] == "tweet_insights" and not Path(PAUSE).exists():
+                Path(PAUSE).write_text(f"{os.getpid()} {self._table.name()[0]}")
+                time.sleep(600)
+            return commit(self)
+
+        return paused
+
+    for kind in (Transaction, CreateTableTransaction):  # a first commit creates the table
+        kind.commit_transaction = _pausing(kind.commit_transaction)
 """
 
 
 @pytest.fixture
-def deployment(server: EmulatorServer, tmp_path: Path) -> Iterator[dict[str, str]]:
+def deployment(server: EmulatorServer, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """PostgreSQL (instance + catalog), Redis, and two Celery workers of one worker process each."""
     with postgres(("x_assets", "dagster")) as catalog, redis() as broker:
         port = catalog.rsplit(":", 1)[1].split("/")[0]
@@ -99,6 +119,8 @@ def deployment(server: EmulatorServer, tmp_path: Path) -> Iterator[dict[str, str
             }
             (project / f"{name}.yaml").write_text(yaml.safe_dump(source))
         (project / "deploy_defs.py").write_text(f"NAMES = {list(SOURCES)!r}\n" + DEFS)
+        if getattr(request, "param", {}).get("pause_in_commit"):
+            env["X_TEST_PAUSE_IN_COMMIT"] = str(tmp_path / "paused")
         workers = []
         for i in (1, 2):
             log = open(tmp_path / f"worker{i}.log", "w")  # noqa: SIM115 (closed below)
@@ -111,7 +133,12 @@ def deployment(server: EmulatorServer, tmp_path: Path) -> Iterator[dict[str, str
                 )
             )
         try:
-            yield {**env, "PROJECT": str(project), "LOGS": str(tmp_path)}
+            yield {
+                **env,
+                "PROJECT": str(project),
+                "LOGS": str(tmp_path),
+                "WORKER_PIDS": ",".join(str(w.pid) for w, _ in workers),
+            }
         finally:
             for worker, log in workers:
                 if worker.poll() is None:
@@ -124,11 +151,15 @@ def deployment(server: EmulatorServer, tmp_path: Path) -> Iterator[dict[str, str
                 log.close()
 
 
-def materialize(env: dict[str, str], asset: str, partition: dt.date) -> None:
+def materialize_command(asset: str, partition: dt.date) -> list[str]:
     keys = ",".join(f"{name}/{asset}" for name in SOURCES)
     command = [str(BIN / "dagster"), "asset", "materialize", "-f", "deploy_defs.py", "--select", keys]
+    return [*command, "--partition", str(partition)]
+
+
+def materialize(env: dict[str, str], asset: str, partition: dt.date) -> None:
     done = subprocess.run(
-        [*command, "--partition", str(partition)],
+        materialize_command(asset, partition),
         env=env,
         cwd=env["PROJECT"],
         capture_output=True,
@@ -196,3 +227,86 @@ def test_three_sources_on_two_celery_workers_into_one_iceberg_catalog_on_postgre
                 commits.setdefault(summary[SNAPSHOT_RUN], set()).add(summary[SNAPSHOT_COMMIT])
             assert set(commits) <= run_ids and len(commits) == writes, commits
             assert all(len(c) == 1 for c in commits.values())
+
+
+def instance_env(deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DAGSTER_HOME", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT"):
+        monkeypatch.setenv(name, deployment[name])
+    monkeypatch.setenv("DAGSTER_PG_DB", deployment["DAGSTER_PG_DB"])
+
+
+@pytest.mark.parametrize("deployment", [{"pause_in_commit": True}], indirect=True)
+def test_a_celery_worker_killed_in_its_commit_loses_nothing_and_the_retried_run_commits_once(
+    server: EmulatorServer, deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL to a worker (its whole process group) while one source's step is inside its
+    tweet_insights commit; the run, stuck on the lost task, is stopped and released by hand as the
+    README says; the retried run loads all three sources and no slice is torn, doubled or lost."""
+    day = DAYS[-1]
+    paused = Path(deployment["X_TEST_PAUSE_IN_COMMIT"])
+    run = subprocess.Popen(
+        materialize_command("tweet_insights", day),
+        env=deployment,
+        cwd=deployment["PROJECT"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not paused.exists() or len(paused.read_text().split()) < 2:
+            assert run.poll() is None, "the run ended before any commit paused"
+            assert time.monotonic() < deadline, "no step reached its tweet_insights commit"
+            time.sleep(0.1)
+        pid, killed_source = paused.read_text().split()
+        victim = os.getpgid(int(pid))
+        assert str(victim) in deployment["WORKER_PIDS"].split(",")  # one of the two workers
+        os.killpg(victim, signal.SIGKILL)
+        time.sleep(15)  # the other sources' steps finish on the other worker; the lost one never does
+        assert run.poll() is None  # the run waits for the lost task: it has to be stopped
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+
+    instance_env(deployment, monkeypatch)
+    with dg.DagsterInstance.get() as instance:
+        (stuck,) = instance.get_runs()
+        assert stuck.status == dg.DagsterRunStatus.STARTED
+    released = subprocess.run(
+        [str(BIN / "x-assets"), "release-dead-runs", "--run-id", stuck.run_id],
+        env=deployment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert released.returncode == 0 and "1 run(s) released" in released.stdout, released.stderr[-2000:]
+    materialize(deployment, "tweet_insights", day)  # the retry, on the surviving worker
+
+    with dg.DagsterInstance.get() as instance:
+        runs = {r.run_id: r.status for r in instance.get_runs()}
+    assert runs[stuck.run_id] == dg.DagsterRunStatus.FAILURE
+    (retry,) = [r for r in runs if r != stuck.run_id]
+    assert runs[retry] == dg.DagsterRunStatus.SUCCESS
+    for name, accounts in SOURCES.items():
+        store = IcebergStore(
+            database="",
+            schema_name=name,
+            catalog_uri=deployment["X_ICEBERG_CATALOG_URI"],
+            warehouse=deployment["X_ICEBERG_WAREHOUSE"],
+        )
+        with store.connect(NullLog()) as conn:
+            posts = conn.sql(f"SELECT * FROM {name}.tweet_insights").pl()
+        expected = {}
+        for account in accounts:
+            expected.update(expected_tweet_rows(server, account, day, day))
+        assert sorted(posts.get_column("tweet_id").to_list()) == sorted(expected)  # whole, once each
+        commits: dict[str, set[str]] = {}
+        for summary in snapshots_of(store, TWEET_INSIGHTS_TABLE):
+            commits.setdefault(summary[SNAPSHOT_RUN], set()).add(summary[SNAPSHOT_COMMIT])
+        # the killed commit left no snapshot; a source whose step ended before the kill committed in
+        # the stuck run, and its retry found nothing to change: at most one commit per run
+        assert set(commits) <= {stuck.run_id, retry} and all(len(c) == 1 for c in commits.values())
+        if name == killed_source:  # the killed commit never landed: the retry made the only one
+            assert set(commits) == {retry}, commits
+        else:
+            assert len(commits) == 1

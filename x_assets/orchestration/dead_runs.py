@@ -17,6 +17,7 @@ import socket
 
 import dagster as dg
 
+from ..constants import ENV_EXECUTOR
 from ..log import Log, NullLog
 from ..processes import process_alive
 
@@ -68,5 +69,9 @@ def on_run_start(context: dg.InitResourceContext) -> None:
     """
     if context.instance is None or not context.run_id:
         return
-    record_run_process(context.instance, context.run_id)
+    # On a Celery worker this process runs one step, not the run: its end says nothing of the
+    # run's (a worker's pool may recycle it). Such runs are released by hand, or by run monitoring
+    # with a launcher that checks its workers (Kubernetes); see the README.
+    if os.environ.get(ENV_EXECUTOR, "").strip() != "celery":
+        record_run_process(context.instance, context.run_id)
     release_dead_runs(context.instance, context.log or NullLog())
