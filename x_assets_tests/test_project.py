@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from x_assets.warehouse.tables import markdown_reference
 
@@ -57,9 +58,10 @@ def test_x_assets_cli_validates_the_shipped_demo_source() -> None:
     assert "query launches: #launch -is:retweet" in result.stdout
 
 
-def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("destination", ["duckdb", "iceberg"])
+def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path, destination: str) -> None:
     (tmp_path / "x_source.yaml").write_text((ROOT / "x_source.yaml").read_text(encoding="utf-8"))
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_PROXY": "127.0.0.1"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_PROXY": "127.0.0.1", "X_DESTINATION": destination}
     result = subprocess.run(
         [sys.executable, "-m", "x_assets.cli", "demo", "--season-days", "3"],
         cwd=tmp_path,
@@ -93,7 +95,12 @@ def test_the_demo_loads_every_table_and_draws_the_charts(tmp_path: Path) -> None
     used = dict(re.findall(r"([\w-]+) (\d+)", re.search(r"X requests by credential: (.*)", out).group(1)))  # type: ignore[union-attr]
     assert set(used) == {"default-oauth1", "default-bearer", "privatelabs-owner", "owner-1272317897733046276"}, used
     assert re.search(r"@BannedBrand\s+account_insights\s+suspended", out)
-    assert (tmp_path / "data" / "warehouse.duckdb").exists()
+    # the same summary from either destination; with Iceberg no DuckDB file at all
+    assert (tmp_path / "data" / "warehouse.duckdb").exists() == (destination == "duckdb")
+    assert (tmp_path / "data" / "iceberg_catalog.db").exists() == (destination == "iceberg")
+    assert re.search(
+        r"^Iceberg sqlite:///\S+, source x " if destination == "iceberg" else r"^DuckDB \S+, source x ", out, re.M
+    )
     # The runs are recorded in the project's instance, so the UI shows what was loaded, day by day.
     home = tmp_path / ".dagster_home"
     with dg.DagsterInstance.from_config(str(home)) as instance:
