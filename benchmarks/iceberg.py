@@ -4,10 +4,14 @@
     .venv/bin/python benchmarks/iceberg.py commits    # 1, 2 and 4 writers on one PostgreSQL catalog
     .venv/bin/python benchmarks/iceberg.py daily      # one daily run on DuckDB and on Iceberg
 
-commits  W writer processes (1, 2, 4) each replace their own 50 accounts on the same 7 days of
+commits  W writer processes (1, 2, 4) each replace their own 50 accounts on 7 days of
          account_insights, ROUNDS times, through IcebergStore.write on one PostgreSQL catalog that
-         this script starts on loopback (Debian's postgresql, as the tests do). Every commit touches
-         the partitions every other writer touches: the worst case, each conflict a full retry.
+         this script starts on loopback (Debian's postgresql, as the tests do). Two cases:
+         shared    one table: every commit touches the partitions every other writer touches, the
+                   worst case (one source's table written from several places), each conflict a
+                   full retry;
+         separate  one table per writer (its own namespace): W sources committing side by side,
+                   the case the deployment is for.
          Prints commits per second (from a common start signal to the last writer's end) and the
          attempts per commit.
 daily    tweet_insights of 100 accounts over a 7-day window at 100 ms latency, materialized in this
@@ -37,7 +41,7 @@ ACCOUNTS_PER_WRITER = 50
 DAYS = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(7)]
 
 
-def writer(uri: str, warehouse: str, name: str, rounds: int, go: Path) -> None:
+def writer(uri: str, warehouse: str, name: str, rounds: int, go: Path, namespace: str) -> None:
     """One writer process: waits for the go file, then replaces its slice rounds times."""
     import duckdb
     import polars as pl
@@ -47,7 +51,7 @@ def writer(uri: str, warehouse: str, name: str, rounds: int, go: Path) -> None:
     from x_assets.warehouse.store import Scope, Slice, ensure_table, write_rows
     from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE
 
-    store = IcebergStore(database="", schema_name="bench", catalog_uri=uri, warehouse=warehouse, run_id=name)
+    store = IcebergStore(database="", schema_name=namespace, catalog_uri=uri, warehouse=warehouse, run_id=name)
     table = store.table(ACCOUNT_INSIGHTS_TABLE)
     accounts = [f"{name}-{a}" for a in range(ACCOUNTS_PER_WRITER)]
     attempts = 0
@@ -71,37 +75,42 @@ def writer(uri: str, warehouse: str, name: str, rounds: int, go: Path) -> None:
 
 def commits(uri: str, folder: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for writers in (1, 2, 4):
-        warehouse = (folder / f"lake-{writers}").as_uri()
-        go = folder / f"go-{writers}"
-        # the table exists first, as after a first run: the race is about commits, not creation
-        go.touch()
-        warm = [sys.executable, __file__, "writer", uri, warehouse, f"warm{writers}", "1", str(go)]
-        subprocess.run(warm, check=True, timeout=600, capture_output=True)
-        go.unlink()
-        procs = [
-            subprocess.Popen(
-                [sys.executable, __file__, "writer", uri, warehouse, f"w{writers}-{i}", str(ROUNDS), str(go)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for i in range(writers)
-        ]
-        time.sleep(8)  # every writer imported and waiting
-        start = time.time()
-        go.touch()
-        outs = [json.loads(p.communicate(timeout=1800)[0].strip().splitlines()[-1]) for p in procs]
-        wall = max(o["end"] for o in outs) - start
-        total = writers * ROUNDS
-        attempts = sum(o["attempts"] for o in outs)
-        results[f"{writers} writer(s)"] = {
-            "commits": total,
-            "s": round(wall, 2),
-            "commits_per_s": round(total / wall, 2),
-            "attempts_per_commit": round(attempts / total, 2),
-        }
-        print(json.dumps({f"{writers} writer(s)": results[f"{writers} writer(s)"]}), flush=True)
-    base = results["1 writer(s)"]["commits_per_s"]
+    for case in ("shared", "separate"):
+        for writers in (1, 2, 4):
+            label = f"{case}, {writers} writer(s)"
+            warehouse = (folder / f"lake-{case}-{writers}").as_uri()
+            go = folder / f"go-{case}-{writers}"
+            names = [f"{case}{writers}_{i}" for i in range(writers)]
+            spaces = [f"{case}{writers}" if case == "shared" else name for name in names]
+            # the tables exist first, as after a first run: the race is about commits, not creation
+            go.touch()
+            for space in set(spaces):
+                warm = [sys.executable, __file__, "writer", uri, warehouse, "warm", "1", str(go), space]
+                subprocess.run(warm, check=True, timeout=600, capture_output=True)
+            go.unlink()
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, __file__, "writer", uri, warehouse, name, str(ROUNDS), str(go), space],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for name, space in zip(names, spaces, strict=True)
+            ]
+            time.sleep(8)  # every writer imported and waiting
+            start = time.time()
+            go.touch()
+            outs = [json.loads(p.communicate(timeout=1800)[0].strip().splitlines()[-1]) for p in procs]
+            wall = max(o["end"] for o in outs) - start
+            total = writers * ROUNDS
+            attempts = sum(o["attempts"] for o in outs)
+            results[label] = {
+                "commits": total,
+                "s": round(wall, 2),
+                "commits_per_s": round(total / wall, 2),
+                "attempts_per_commit": round(attempts / total, 2),
+            }
+            print(json.dumps({label: results[label]}), flush=True)
+    base = results["shared, 1 writer(s)"]["commits_per_s"]
     for row in results.values():
         row["x_one_writer"] = round(row["commits_per_s"] / base, 2)
     return results
@@ -183,8 +192,8 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     if sys.argv[1:2] == ["writer"]:
-        uri, warehouse, name, rounds, go = sys.argv[2:7]
-        writer(uri, warehouse, name, int(rounds), Path(go))
+        uri, warehouse, name, rounds, go, namespace = sys.argv[2:8]
+        writer(uri, warehouse, name, int(rounds), Path(go), namespace)
         return
     from x_assets_tests.services import postgres
 

@@ -344,3 +344,39 @@ def test_every_attribute_is_documented_for_the_ui_and_editors() -> None:
     undocumented = [name for name, field in properties.items() if len(field.get("description") or "") < 20]
     assert not undocumented, undocumented
     assert XSourceComponent.get_description().startswith("An X source")
+
+
+def test_a_named_source_chooses_iceberg_in_its_attributes_beside_a_duckdb_source(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The competitors in Iceberg (their catalog named by a variable of their own), the brand in DuckDB."""
+    from x_assets.log import NullLog
+    from x_assets.warehouse.iceberg import IcebergStore
+
+    brand_and_competitors(project)
+    catalog = f"sqlite:///{tmp_path / 'rivals' / 'catalog.db'}"
+    monkeypatch.setenv("RIVALS_CATALOG", catalog)
+    lake = (tmp_path / "rivals" / "lake").as_uri()
+    component = {
+        "folder": "competitors",
+        "source_file": str(competitors_source(project.tmp)),
+        "destination": "iceberg",
+        "iceberg_catalog_uri_env": "RIVALS_CATALOG",
+        "iceberg_warehouse": lake,
+    }
+    with with_sources(project, component) as defs:
+        warehouse = defs.resources["warehouse_competitors"]  # the UI shows the variable's name, not the URI
+        assert (
+            isinstance(warehouse.iceberg_catalog_uri, dg.EnvVar)
+            and warehouse.iceberg_catalog_uri.env_var_name == "RIVALS_CATALOG"
+        )
+        assert run_day(project, defs, "competitors", str(YESTERDAY)).success
+        assert run_day(project, defs, "x", str(YESTERDAY)).success
+    assert project.query("SELECT count(*) FROM x.account_insights") == [(1,)]  # the brand: DuckDB
+    assert not project.query("SELECT * FROM duckdb_tables() WHERE schema_name = 'competitors'")
+    rivals = IcebergStore(database=project.database, schema_name="competitors", catalog_uri=catalog, warehouse=lake)
+    with rivals.connect(NullLog()) as conn:
+        assert conn.execute("SELECT count(*) FROM competitors.account_insights").fetchall() == [(2,)]
+        posts = conn.execute("SELECT count(*) FROM competitors.tweet_insights").fetchall()[0][0]
+        assert conn.execute("SELECT count(*) FROM competitors.tweet_engagement").fetchall() == [(posts,)]
+        assert posts > 0

@@ -128,6 +128,22 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             "X_DESTINATION, else duckdb."
         ),
     ] = None
+    iceberg_catalog_uri_env: Annotated[
+        str | None,
+        Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+        dg.Resolver.default(
+            description="With destination iceberg: the environment variable holding this source's catalog URI "
+            "(a SQLAlchemy URI; named, not given, since it may hold a password). Default: X_ICEBERG_CATALOG_URI, "
+            "else a SQLite catalog beside the DuckDB path."
+        ),
+    ] = None
+    iceberg_warehouse: Annotated[
+        str | None,
+        dg.Resolver.default(
+            description="With destination iceberg: where this source's table files go (file:// or s3://). "
+            "Default: X_ICEBERG_WAREHOUSE, else a folder beside the DuckDB path."
+        ),
+    ] = None
     api_base_url: Annotated[
         str | None,
         dg.Resolver.default(description="Where X API requests go. Default: X_API_BASE_URL, else https://api.x.com."),
@@ -224,6 +240,10 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             raise XSourceError(str(exc)) from None
         try:
             where_to = {**destination_from_env(), **({"destination": self.destination} if self.destination else {})}
+            if self.iceberg_catalog_uri_env:
+                where_to["iceberg_catalog_uri"] = dg.EnvVar(self.iceberg_catalog_uri_env)
+            if self.iceberg_warehouse:
+                where_to["iceberg_warehouse"] = self.iceberg_warehouse
         except ValueError as exc:
             raise XSourceError(f"{where}: {exc}") from None
         warehouse = Warehouse(database=database, schema_name=names.schema, **where_to)
