@@ -38,6 +38,7 @@ setup(
             "dagster-postgres==0.29.*",
             "dagster-celery==0.29.*",
             "redis>=5",
+            "moto[server]>=5",  # an S3-compatible server on loopback for the s3:// Iceberg test
         ],
         # X_EXECUTOR=celery: steps on dagster-celery workers, Redis as the broker
         "celery": ["dagster-celery==0.29.*", "redis>=5"],

@@ -353,3 +353,40 @@ def test_the_weekly_maintenance_job_runs_on_an_iceberg_source(
     monkeypatch.setenv("X_DESTINATION", "duckdb")  # a DuckDB source has no such job
     jobs = {job.name for job in build_defs(defs_folder=None).resolve_all_job_defs()}
     assert "tweet_insights_job" in jobs and "iceberg_maintenance_job" not in jobs
+
+
+def test_tables_on_an_s3_compatible_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """X_ICEBERG_WAREHOUSE=s3://...: endpoint, region and keys from the usual AWS_* variables."""
+    import boto3
+
+    from .services import s3
+
+    with s3() as endpoint:
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "test-key",
+            "AWS_SECRET_ACCESS_KEY": "test-secret",
+        }.items():
+            monkeypatch.setenv(name, value)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
+        store = iceberg_store(str(tmp_path / "warehouse.duckdb"), "x", None, "s3://lake/x_assets")
+        table = store.table(ACCOUNT_INSIGHTS_TABLE)
+        from .child_commit import DAYS, rows
+
+        for round_ in (1, 2):
+            frame = rows("s", round_)
+
+            def body(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame = frame) -> None:
+                ensure_table(conn, table, {})
+                slices = [Slice(a, DAYS[0], DAYS[-1]) for a in frame.get_column("account_id").unique()]
+                write_rows(conn, table, frame, (DAYS[0], DAYS[-1]), slices)
+
+            store.write(NullLog(), [Scope(table, DAYS)], body)
+        with store.connect(NullLog()) as conn:
+            got = conn.sql(f"SELECT date, account_id, username, followers_count FROM {table.qualified}").pl()
+        truth = rows("s", 2)
+        assert got.sort(got.columns).equals(truth.sort(truth.columns))
+        keys = [o["Key"] for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="lake")["Contents"]]
+        assert any(k.startswith("x_assets/x/account_insights/data/date=") for k in keys)
+    assert not (tmp_path / "iceberg").exists()  # nothing on the local disk

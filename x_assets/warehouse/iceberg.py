@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import random
 import time
 import uuid
@@ -68,8 +69,7 @@ def open_catalog(uri: str, warehouse: str) -> Catalog:
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        # S3 endpoint and keys come from the usual AWS_* variables (pyarrow's S3 file system reads them)
-        return SqlCatalog("x_assets", uri=uri, warehouse=warehouse, pool_pre_ping="true")
+        return SqlCatalog("x_assets", uri=uri, warehouse=warehouse, pool_pre_ping="true", **_s3_properties())
     except Exception as exc:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
         raise WarehouseError(
@@ -77,6 +77,21 @@ def open_catalog(uri: str, warehouse: str) -> Catalog:
             "set X_ICEBERG_CATALOG_URI to a SQLAlchemy URI (sqlite:///path/catalog.db or "
             "postgresql+psycopg2://user:password@host/db)"
         ) from None
+
+
+def _s3_properties() -> dict[str, str]:
+    """S3 or an S3-compatible store (MinIO, ...) from the usual variables. pyarrow reads the keys
+    from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY itself, but pyiceberg's S3 file system takes
+    neither AWS_ENDPOINT_URL nor AWS_REGION, so they are passed on as its properties."""
+    properties = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        properties["s3.endpoint"] = endpoint
+        properties["s3.force-virtual-addressing"] = "false"  # path-style, as MinIO and most others want
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        properties["s3.region"] = region
+    return properties
 
 
 _DUCK_TYPES = {
