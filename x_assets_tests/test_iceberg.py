@@ -390,3 +390,31 @@ def test_tables_on_an_s3_compatible_store(tmp_path: Path, monkeypatch: pytest.Mo
         keys = [o["Key"] for o in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="lake")["Contents"]]
         assert any(k.startswith("x_assets/x/account_insights/data/date=") for k in keys)
     assert not (tmp_path / "iceberg").exists()  # nothing on the local disk
+
+
+def test_a_write_that_always_loses_the_race_gives_up_with_a_sentence_and_writes_nothing(tmp_path: Path) -> None:
+    from x_assets.warehouse.iceberg import IcebergStore
+    from x_assets.warehouse.store import WarehouseError
+
+    rival = iceberg_store(str(tmp_path / "w" / "warehouse.duckdb"), "x")
+    store = IcebergStore(
+        database=rival.database, catalog_uri=rival.catalog_uri, warehouse=rival.warehouse, commit_attempts=3
+    )
+    table = store.table(ACCOUNT_INSIGHTS_TABLE)
+    day = dt.date(2026, 1, 1)
+    insert = f"INSERT INTO {table.qualified} (date, account_id, followers_count) VALUES (DATE '{day}', ?, ?)"
+    rival.write(NullLog(), [Scope(table, [day])], lambda c: (ensure_table(c, table, {}), c.execute(insert, ["r", 0])))
+    attempts = []
+
+    def losing(conn: duckdb.DuckDBPyConnection) -> None:
+        attempts.append(1)
+        conn.execute(insert, ["mine", 1])
+        # a rival commits to the same day every time, before this write can
+        rival.write(NullLog(), [Scope(table, [day])], lambda c: c.execute(insert, [f"r{len(attempts)}", 0]))
+
+    with pytest.raises(WarehouseError, match="gave up after 3 attempts: other writers kept committing"):
+        store.write(NullLog(), [Scope(table, [day])], losing)
+    assert len(attempts) == 3
+    with store.connect(NullLog()) as conn:
+        owners = {r[0] for r in conn.execute(f"SELECT account_id FROM {table.qualified}").fetchall()}
+    assert owners == {"r", "r1", "r2", "r3"}  # every rival's row, none of the loser's

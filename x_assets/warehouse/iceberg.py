@@ -221,6 +221,7 @@ class IcebergStore(Store):
     catalog_uri: str = ""
     warehouse: str = ""
     run_id: str = ""
+    commit_attempts: int = MAX_COMMIT_ATTEMPTS
 
     destination = "iceberg"
 
@@ -292,17 +293,17 @@ class IcebergStore(Store):
         """body on the scoped partitions, then one commit per changed table; again from fresh data
         when another writer committed first."""
         delay = 0.1
-        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+        for attempt in range(1, self.commit_attempts + 1):
             try:
                 return self._write_once(log, scopes, body)
             except CommitConflictError as exc:
-                if attempt == MAX_COMMIT_ATTEMPTS:
+                if attempt == self.commit_attempts:
                     raise WarehouseError(
-                        f"{exc}; gave up after {MAX_COMMIT_ATTEMPTS} attempts: other writers kept committing "
+                        f"{exc}; gave up after {self.commit_attempts} attempts: other writers kept committing "
                         "to it first. The tables named as committed above hold this run's rows; the others "
                         "are as before. Run it again when they are done"
                     ) from None
-                log.info(f"{exc}; writing again on fresh data (attempt {attempt + 1} of {MAX_COMMIT_ATTEMPTS})")
+                log.info(f"{exc}; writing again on fresh data (attempt {attempt + 1} of {self.commit_attempts})")
                 time.sleep(delay + random.uniform(0, delay))  # jitter: two writers must not collide again
                 delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
