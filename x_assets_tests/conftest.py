@@ -157,6 +157,19 @@ def project(server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         yield proj
 
 
+def simulated_days(project: Project, start: dt.datetime, days: int) -> Iterator[dt.date]:
+    """days UTC days from start: each time the emulator's world lives a day and the connector's
+    clock is there too; yields each day (as today) for the caller to run that day's work."""
+    world = project.server.world
+    clock = [start]
+    with use_clock(lambda: clock[0]):
+        for step in range(days):
+            clock[0] = start + dt.timedelta(days=step)
+            world.set_now_ms(int(clock[0].timestamp() * 1000))
+            world.advance(1)
+            yield clock[0].date()
+
+
 def utc_date(ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).date()
 

@@ -100,6 +100,17 @@ def postgres(databases: tuple[str, ...] = ("x_assets",)) -> Iterator[str]:
             )
 
 
+def _wait_for(server: subprocess.Popen[bytes], port: int, name: str) -> None:
+    """Until the server accepts connections on its loopback port (bounded)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start on 127.0.0.1:{port}")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def redis() -> Iterator[str]:
     """A Redis server without persistence; yields its URL."""
@@ -111,13 +122,7 @@ def redis() -> Iterator[str]:
         args = [program, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
         server = subprocess.Popen([*args, "--dir", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on 127.0.0.1:{port}")
-                time.sleep(0.1)
+            _wait_for(server, port, "redis-server")
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             server.terminate()
@@ -133,13 +138,7 @@ def s3() -> Iterator[str]:
         [str(program), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not start on 127.0.0.1:{port}")
-            time.sleep(0.1)
+        _wait_for(server, port, "moto_server")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 import yaml
 
@@ -151,6 +152,17 @@ def deployment(server: EmulatorServer, tmp_path: Path, request: pytest.FixtureRe
                 log.close()
 
 
+def source_store(deployment: dict[str, str], name: str) -> IcebergStore:
+    """A source's tables as the deployment wrote them: its namespace of the shared catalog."""
+    uri, lake = deployment["X_ICEBERG_CATALOG_URI"], deployment["X_ICEBERG_WAREHOUSE"]
+    return IcebergStore(database="", schema_name=name, catalog_uri=uri, warehouse=lake)
+
+
+def read(store: IcebergStore, table: str) -> pl.DataFrame:
+    with store.connect(NullLog()) as conn:
+        return conn.sql(f"SELECT * FROM {store.schema_name}.{table}").pl()
+
+
 def materialize_command(asset: str, partition: dt.date) -> list[str]:
     keys = ",".join(f"{name}/{asset}" for name in SOURCES)
     command = [str(BIN / "dagster"), "asset", "materialize", "-f", "deploy_defs.py", "--select", keys]
@@ -200,15 +212,8 @@ def test_three_sources_on_two_celery_workers_into_one_iceberg_catalog_on_postgre
 
     # the tables equal the emulator's truth, each source in its own namespace of one catalog
     for name, accounts in SOURCES.items():
-        store = IcebergStore(
-            database="",
-            schema_name=name,
-            catalog_uri=deployment["X_ICEBERG_CATALOG_URI"],
-            warehouse=deployment["X_ICEBERG_WAREHOUSE"],
-        )
-        with store.connect(NullLog()) as conn:
-            posts = conn.sql(f"SELECT * FROM {name}.tweet_insights").pl()
-            snapshots = conn.sql(f"SELECT * FROM {name}.account_insights").pl()
+        store = source_store(deployment, name)
+        posts, snapshots = (read(store, table) for table in ("tweet_insights", "account_insights"))
         expected = {}
         for account in accounts:
             expected.update(expected_tweet_rows(server, account, DAYS[0], DAYS[-1]))
@@ -288,14 +293,8 @@ def test_a_celery_worker_killed_in_its_commit_loses_nothing_and_the_retried_run_
     (retry,) = [r for r in runs if r != stuck.run_id]
     assert runs[retry] == dg.DagsterRunStatus.SUCCESS
     for name, accounts in SOURCES.items():
-        store = IcebergStore(
-            database="",
-            schema_name=name,
-            catalog_uri=deployment["X_ICEBERG_CATALOG_URI"],
-            warehouse=deployment["X_ICEBERG_WAREHOUSE"],
-        )
-        with store.connect(NullLog()) as conn:
-            posts = conn.sql(f"SELECT * FROM {name}.tweet_insights").pl()
+        store = source_store(deployment, name)
+        posts = read(store, "tweet_insights")
         expected = {}
         for account in accounts:
             expected.update(expected_tweet_rows(server, account, day, day))

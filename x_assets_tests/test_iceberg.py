@@ -25,7 +25,7 @@ from x_assets.warehouse.read import open_source
 from x_assets.warehouse.store import Scope, Slice, ensure_table, write_rows
 from x_assets.warehouse.tables import ACCOUNT_INSIGHTS_TABLE, TWEET_INSIGHTS_TABLE
 
-from .conftest import NOW, Project, control
+from .conftest import NOW, Project, control, simulated_days
 
 DAYS = 3
 START = NOW - dt.timedelta(days=DAYS - 1)
@@ -60,27 +60,20 @@ def run_days(project: Project) -> list[str]:
             "default_schema": {"client": "acme"},
         }
     )
-    world = project.server.world
-    clock = [START]
     run_ids = []
-    with use_clock(lambda: clock[0]):
-        for step in range(DAYS):
-            clock[0] = START + dt.timedelta(days=step)
-            world.set_now_ms(int(clock[0].timestamp() * 1000))
-            world.advance(1)
-            today = clock[0].date()
-            week = (today - dt.timedelta(days=7), today - dt.timedelta(days=1))
-            yesterday = str(today - dt.timedelta(days=1))
-            runs = [
-                project.materialize(["tweet_insights"], days=week),
-                project.materialize(["tweet_insights"], days=week),  # a re-run replaces, never adds
-                project.materialize(["mentions_insights"], days=week),
-                project.materialize(["account_insights"], partition=yesterday),
-                project.materialize(ASSETS[1:], days=week),
-                project.materialize(ASSETS[:1], partition=yesterday),
-            ]
-            assert all(r.success for r in runs), [r.all_node_events[-1].message for r in runs if not r.success]
-            run_ids += [r.run_id for r in runs]
+    for today in simulated_days(project, START, DAYS):
+        week = (today - dt.timedelta(days=7), today - dt.timedelta(days=1))
+        yesterday = str(today - dt.timedelta(days=1))
+        runs = [
+            project.materialize(["tweet_insights"], days=week),
+            project.materialize(["tweet_insights"], days=week),  # a re-run replaces, never adds
+            project.materialize(["mentions_insights"], days=week),
+            project.materialize(["account_insights"], partition=yesterday),
+            project.materialize(ASSETS[1:], days=week),
+            project.materialize(ASSETS[:1], partition=yesterday),
+        ]
+        assert all(r.success for r in runs), [r.all_node_events[-1].message for r in runs if not r.success]
+        run_ids += [r.run_id for r in runs]
     return run_ids
 
 
@@ -250,6 +243,21 @@ def test_a_writer_killed_in_its_commit_leaves_the_last_snapshot_and_its_retry_co
     assert len(set(commits)) == 2  # round 1 and the retried round 2: the killed one left no snapshot
 
 
+def write_round(store: IcebergStore, writer: str, round_: int) -> None:
+    """One round of child_commit's writer, in this process: its accounts' slice on its days."""
+    from .child_commit import DAYS, rows
+
+    table = store.table(ACCOUNT_INSIGHTS_TABLE)
+    frame = rows(writer, round_)
+
+    def body(conn: duckdb.DuckDBPyConnection) -> None:
+        ensure_table(conn, table, {})
+        slices = [Slice(a, DAYS[0], DAYS[-1]) for a in frame.get_column("account_id").unique()]
+        write_rows(conn, table, frame, (DAYS[0], DAYS[-1]), slices)
+
+    store.write(NullLog(), [Scope(table, DAYS)], body)
+
+
 def test_maintenance_compacts_a_day_of_small_files_and_expires_old_snapshots(tmp_path: Path) -> None:
     from x_assets.warehouse.iceberg import compact, expire_snapshots
 
@@ -258,14 +266,7 @@ def test_maintenance_compacts_a_day_of_small_files_and_expires_old_snapshots(tmp
     store = iceberg_store(str(tmp_path / "m" / "warehouse.duckdb"), "x")
     table = store.table(ACCOUNT_INSIGHTS_TABLE)
     for round_ in (1, 2, 3):  # three runs: each commit holds one file per day it wrote
-        frame = rows("a", round_)
-
-        def body(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame = frame) -> None:
-            ensure_table(conn, table, {})
-            slices = [Slice(a, DAYS[0], DAYS[-1]) for a in frame.get_column("account_id").unique()]
-            write_rows(conn, table, frame, (DAYS[0], DAYS[-1]), slices)
-
-        store.write(NullLog(), [Scope(table, DAYS)], body)
+        write_round(store, "a", round_)
     iceberg = store.catalog.load_table(("x", table.name))
     for i in range(4):  # another tool appends small files to the first day
         extra = rows(f"tool{i}", 1).filter(pl.col("date") == DAYS[0]).to_dicts()
@@ -372,17 +373,10 @@ def test_tables_on_an_s3_compatible_store(tmp_path: Path, monkeypatch: pytest.Mo
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
         store = iceberg_store(str(tmp_path / "warehouse.duckdb"), "x", None, "s3://lake/x_assets")
         table = store.table(ACCOUNT_INSIGHTS_TABLE)
-        from .child_commit import DAYS, rows
+        from .child_commit import rows
 
         for round_ in (1, 2):
-            frame = rows("s", round_)
-
-            def body(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame = frame) -> None:
-                ensure_table(conn, table, {})
-                slices = [Slice(a, DAYS[0], DAYS[-1]) for a in frame.get_column("account_id").unique()]
-                write_rows(conn, table, frame, (DAYS[0], DAYS[-1]), slices)
-
-            store.write(NullLog(), [Scope(table, DAYS)], body)
+            write_round(store, "s", round_)
         with store.connect(NullLog()) as conn:
             got = conn.sql(f"SELECT date, account_id, username, followers_count FROM {table.qualified}").pl()
         truth = rows("s", 2)

@@ -10,7 +10,6 @@ import pytest
 import tweepy
 
 from x_assets.cli import main
-from x_assets.clock import use_clock
 from x_assets.emulator import DEMO_BEARER_TOKEN, Emulator, WorldSpec
 from x_assets.emulator.auth import (
     DEMO_ACCESS_TOKEN,
@@ -22,7 +21,7 @@ from x_assets.emulator.server import EmulatorServer
 from x_assets.x_api.client import ScopeCredentials, make_client
 from x_assets.x_api.usage import parse_usage
 
-from .conftest import NOW, Project, account_by_name, materializations_of
+from .conftest import NOW, Project, account_by_name, materializations_of, simulated_days
 from .test_cost import metadata
 
 DAYS = 4
@@ -51,49 +50,40 @@ def test_runs_of_one_utc_day_are_billed_once_and_the_ledger_matches_x(project: P
             "endpoints": ["account_insights", "tweet_insights", "mentions_insights"],
         }
     )
-    world = project.server.world
-    clock = [START]
     billed_posts = billed_users = 0
-    with use_clock(lambda: clock[0]):
-        for step in range(DAYS):
-            clock[0] = START + dt.timedelta(days=step)
-            world.set_now_ms(int(clock[0].timestamp() * 1000))
-            world.advance(1)
-            today = clock[0].date()
-            week = (today - dt.timedelta(days=7), today - dt.timedelta(days=1))
-            first = project.materialize(["tweet_insights"], days=week)
-            again = project.materialize(["tweet_insights"], days=week)  # a re-run the same day
-            mentions = project.materialize(["mentions_insights"], days=week)
-            snapshot = project.materialize(["account_insights"], partition=str(today - dt.timedelta(days=1)))
-            runs = [first, again, mentions, snapshot]
-            assert all(r.success for r in runs)
-            assets = ["tweet_insights", "tweet_insights", "mentions_insights", "account_insights"]
-            figures = [metadata(r, a) for r, a in zip(runs, assets, strict=True)]
-            # the re-run read every post again, and X bills none of them again today
-            assert figures[1]["run_post_reads"] == figures[0]["run_post_reads"] > 0
-            assert figures[1]["run_billed_post_reads"] == 0 and figures[1]["run_billed_usd"] == 0
-            assert figures[1]["run_estimated_usd"] > 0  # the run alone, priced as if nothing else ran today
-            # the snapshot looks up the same three accounts the posts' run did: not billed again
-            assert figures[3]["run_user_reads"] == 3 and figures[3]["run_billed_user_reads"] == 0
-            for f in figures:
-                assert f["billed_day"] == str(today)
-                assert f["run_billed_usd"] == round(
-                    (f["run_billed_post_reads"]) * 0.005 + f["run_billed_user_reads"] * 0.010, 4
-                )
-                billed_posts += f["run_billed_post_reads"]
-                billed_users += f["run_billed_user_reads"]
-            # each partition's own share of the bill, adding up to the run's
-            for result, asset, f in zip(runs[:3], assets[:3], figures[:3], strict=True):
-                days = materializations_of(result, asset)
-                assert sum(m.metadata["billed_post_reads"].value for m in days) == f["run_billed_post_reads"]
-                assert sum(m.metadata["billed_usd"].value for m in days) == pytest.approx(f["run_billed_usd"], abs=1e-3)
-            # X's count of the day equals the ledger's, day after day
-            ledger = dict(
-                project.query("SELECT read_date, count(*) FROM x.read_ledger WHERE resource = 'post' GROUP BY 1")
+    for today in simulated_days(project, START, DAYS):
+        week = (today - dt.timedelta(days=7), today - dt.timedelta(days=1))
+        first = project.materialize(["tweet_insights"], days=week)
+        again = project.materialize(["tweet_insights"], days=week)  # a re-run the same day
+        mentions = project.materialize(["mentions_insights"], days=week)
+        snapshot = project.materialize(["account_insights"], partition=str(today - dt.timedelta(days=1)))
+        runs = [first, again, mentions, snapshot]
+        assert all(r.success for r in runs)
+        assets = ["tweet_insights", "tweet_insights", "mentions_insights", "account_insights"]
+        figures = [metadata(r, a) for r, a in zip(runs, assets, strict=True)]
+        # the re-run read every post again, and X bills none of them again today
+        assert figures[1]["run_post_reads"] == figures[0]["run_post_reads"] > 0
+        assert figures[1]["run_billed_post_reads"] == 0 and figures[1]["run_billed_usd"] == 0
+        assert figures[1]["run_estimated_usd"] > 0  # the run alone, priced as if nothing else ran today
+        # the snapshot looks up the same three accounts the posts' run did: not billed again
+        assert figures[3]["run_user_reads"] == 3 and figures[3]["run_billed_user_reads"] == 0
+        for f in figures:
+            assert f["billed_day"] == str(today)
+            assert f["run_billed_usd"] == round(
+                (f["run_billed_post_reads"]) * 0.005 + f["run_billed_user_reads"] * 0.010, 4
             )
-            assert x_usage(project.server, DAYS) == {
-                today - dt.timedelta(days=n): ledger.get(today - dt.timedelta(days=n), 0) for n in range(DAYS)
-            }
+            billed_posts += f["run_billed_post_reads"]
+            billed_users += f["run_billed_user_reads"]
+        # each partition's own share of the bill, adding up to the run's
+        for result, asset, f in zip(runs[:3], assets[:3], figures[:3], strict=True):
+            days = materializations_of(result, asset)
+            assert sum(m.metadata["billed_post_reads"].value for m in days) == f["run_billed_post_reads"]
+            assert sum(m.metadata["billed_usd"].value for m in days) == pytest.approx(f["run_billed_usd"], abs=1e-3)
+        # X's count of the day equals the ledger's, day after day
+        ledger = dict(project.query("SELECT read_date, count(*) FROM x.read_ledger WHERE resource = 'post' GROUP BY 1"))
+        assert x_usage(project.server, DAYS) == {
+            today - dt.timedelta(days=n): ledger.get(today - dt.timedelta(days=n), 0) for n in range(DAYS)
+        }
     stats = project.stats()
     assert billed_posts == stats["billable_post_reads"] > 0
     assert billed_users == stats["billable_user_reads"] > 0
