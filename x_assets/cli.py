@@ -114,16 +114,15 @@ def _release_dead_runs(run_ids: list[str]) -> int:
 
 def _stored_ids(database: str) -> dict[str, str]:
     """The handles earlier runs resolved, so a handle listed again by its id is caught without a request."""
-    if not os.path.isfile(database):
-        return {}
     import duckdb
 
-    from .warehouse.store import read_registry
+    from .warehouse.read import open_warehouse
+    from .warehouse.store import WarehouseError, read_registry
 
     try:
-        with duckdb.connect(database, read_only=True) as conn:
+        with open_warehouse(database) as conn:
             return read_registry(conn)
-    except duckdb.Error:  # locked by a run, or not a DuckDB file: the run itself checks again
+    except (duckdb.Error, WarehouseError):  # locked by a run, not a DuckDB file...: the run itself checks again
         return {}
 
 
@@ -138,6 +137,8 @@ def _usage(days: int, database: str, sources: list[str]) -> int:
     from .ingest.billing import ledger_post_reads, reconcile
     from .ingest.loads import new_caller
     from .ingest.session import DEFAULT_SCOPE
+    from .warehouse.read import open_warehouse
+    from .warehouse.store import WarehouseError
     from .x_api.calls import XFatalError, XTransientError
     from .x_api.usage import MAX_DAYS, fetch_usage
 
@@ -146,7 +147,7 @@ def _usage(days: int, database: str, sources: list[str]) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="x-assets: %(message)s")
     try:
-        with duckdb.connect(database, read_only=True) if os.path.isfile(database) else duckdb.connect() as conn:
+        with open_warehouse(database) as conn:
             schemas = sources or _ledger_schemas(conn)
             ledger = ledger_post_reads(conn, schemas)
     except duckdb.Error as exc:
@@ -154,6 +155,9 @@ def _usage(days: int, database: str, sources: list[str]) -> int:
             f"x-assets: cannot read {database} ({str(exc).splitlines()[0]}); try again when the run ends",
             file=sys.stderr,
         )
+        return 1
+    except WarehouseError as exc:
+        print(f"x-assets: {exc}", file=sys.stderr)
         return 1
     try:
         with dg.build_resources(build_resources()) as built:
@@ -187,9 +191,12 @@ def _usage(days: int, database: str, sources: list[str]) -> int:
 def _ledger_schemas(conn: Any) -> list[str]:
     """Every schema of the warehouse holding a read ledger."""
     from .constants import READ_LEDGER
+    from .warehouse.store import ICEBERG_VIEW
 
     rows = conn.execute(
-        "SELECT schema_name FROM duckdb_tables() WHERE table_name = ? ORDER BY 1", [READ_LEDGER]
+        "SELECT schema_name FROM duckdb_tables() WHERE table_name = ? UNION SELECT schema_name FROM duckdb_views() "
+        "WHERE view_name = ? AND comment = ? ORDER BY 1",
+        [READ_LEDGER, READ_LEDGER, ICEBERG_VIEW],
     ).fetchall()
     return [schema for (schema,) in rows]
 

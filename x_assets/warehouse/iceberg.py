@@ -270,13 +270,17 @@ class IcebergStore(Store):
         """connect() for a caller that closes the connection itself."""
         conn = duckdb.connect()
         try:
-            tables = self._open_tables()
-            self._attach(conn, tables)
-            self._derived_views(conn, tables)
+            self.attach(conn)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def attach(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """The namespace's tables, and the derived views over them, as views on conn."""
+        tables = self._open_tables()
+        self._attach(conn, tables)
+        self._derived_views(conn, tables)
 
     def _open_tables(self) -> dict[str, IcebergTable]:
         try:

@@ -132,3 +132,25 @@ def _open_iceberg(name: str, path: Path) -> SourceTables:
         conn.close()
         raise SourceReadError(f"source {name!r} has no tables in the Iceberg catalog {redacted(store.catalog_uri)} yet")
     return SourceTables(name, name, f"Iceberg {redacted(store.catalog_uri)}", conn)
+
+
+def open_warehouse(database: str | os.PathLike[str], destination: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Every source's tables on one read connection (the caller closes it): the DuckDB file
+    read-only (an empty connection when there is none yet), or every namespace of the Iceberg
+    catalog as views. Raises duckdb.Error when the file is locked by a run, WarehouseError when
+    the catalog cannot be read."""
+    if (destination or os.environ.get(ENV_DESTINATION) or "duckdb").strip() != "iceberg":
+        return duckdb.connect(str(database), read_only=True) if os.path.isfile(database) else duckdb.connect()
+    from .iceberg import iceberg_store
+
+    uri, lake = os.environ.get(ENV_ICEBERG_CATALOG_URI), os.environ.get(ENV_ICEBERG_WAREHOUSE)
+    catalog = iceberg_store(str(database), SCHEMA, uri, lake).catalog
+    conn = duckdb.connect()
+    try:
+        for namespace, *_ in catalog.list_namespaces():
+            store = iceberg_store(str(database), namespace, uri, lake)
+            store.attach(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
