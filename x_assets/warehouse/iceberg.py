@@ -242,11 +242,13 @@ class IcebergStore(Store):
         return {name: self.catalog.load_table(self._identifier(name)) for name in names}
 
     def _attach(self, conn: duckdb.DuckDBPyConnection, tables: dict[str, IcebergTable]) -> None:
-        """Every table of the namespace as a view on conn, and the derived views over them."""
+        """Every table of the namespace as a view on conn (marked, so ensure_table leaves it alone)."""
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema_name}")
-        for i, (name, table) in enumerate(sorted(tables.items())):
+        for name, table in sorted(tables.items()):
             qualified = f"{self.schema_name}.{_quote(name)}"
-            conn.execute(f"CREATE VIEW {qualified} AS {table_select(conn, table, f'_iceberg_{i}')}")
+            # the alias of a scan kept in memory: one per namespace and table, on a connection of many
+            alias = f"_iceberg_{self.schema_name}_{name}"
+            conn.execute(f"CREATE VIEW {qualified} AS {table_select(conn, table, alias)}")
             conn.execute(f"COMMENT ON VIEW {qualified} IS '{ICEBERG_VIEW}'")
 
     def _derived_views(self, conn: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> None:
@@ -333,7 +335,7 @@ class IcebergStore(Store):
         if table is None:
             return _Loaded(scope, None, None)
         qualified = f"{self.schema_name}.{_quote(scope.table.name)}"
-        select = table_select(conn, table, f"_scoped_{i}")
+        select = table_select(conn, table, f"_scoped_{self.schema_name}_{scope.table.name}")
         conn.execute(f"DROP VIEW {qualified}")
         where, params = _days_filter(scope)
         conn.execute(f"CREATE TABLE {qualified} AS SELECT * FROM ({select}) WHERE {where}", params)
