@@ -29,6 +29,8 @@ setup(
             "pytest>=8",
             "jsonschema>=4.20",  # the emulator's answers against X's OpenAPI spec
             "pytest-timeout>=2.3",
+            # two test processes: most tests wait on subprocesses and loopback servers, not the CPU
+            "pytest-xdist>=3.5",
             "playwright>=1.45",
             "ruff==0.17.*",
             "mypy>=1.10",

@@ -267,8 +267,8 @@ def test_a_celery_worker_killed_in_its_commit_loses_nothing_and_the_retried_run_
         victim = os.getpgid(int(pid))
         assert str(victim) in deployment["WORKER_PIDS"].split(",")  # one of the two workers
         os.killpg(victim, signal.SIGKILL)
-        time.sleep(15)  # the other sources' steps finish on the other worker; the lost one never does
-        assert run.poll() is None  # the run waits for the lost task: it has to be stopped
+        time.sleep(5)  # long enough to see the run does not end: it waits for the lost task forever
+        assert run.poll() is None  # so it has to be stopped
     finally:
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=30)

@@ -65,12 +65,9 @@ def run_days(project: Project) -> list[str]:
         week = (today - dt.timedelta(days=7), today - dt.timedelta(days=1))
         yesterday = str(today - dt.timedelta(days=1))
         runs = [
-            project.materialize(["tweet_insights"], days=week),
+            project.materialize(["tweet_insights", "mentions_insights", *ASSETS[1:]], days=week),
             project.materialize(["tweet_insights"], days=week),  # a re-run replaces, never adds
-            project.materialize(["mentions_insights"], days=week),
-            project.materialize(["account_insights"], partition=yesterday),
-            project.materialize(ASSETS[1:], days=week),
-            project.materialize(ASSETS[:1], partition=yesterday),
+            project.materialize(["account_insights", *ASSETS[:1]], partition=yesterday),
         ]
         assert all(r.success for r in runs), [r.all_node_events[-1].message for r in runs if not r.success]
         run_ids += [r.run_id for r in runs]
