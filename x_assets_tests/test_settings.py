@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("X_FOLLOWER_DROP_WARN", "5", "X_FOLLOWER_DROP_WARN must be a share between 0 and 1"),
         ("X_LOOKBACK_DAYS", "-1", "X_LOOKBACK_DAYS must be a whole number of days from 1 to 90, got '-1'"),
         ("X_LOOKBACK_DAYS", "9" * 30, "X_LOOKBACK_DAYS must be a whole number of days from 1 to 90"),
+        ("X_DESTINATION", "parquet", "X_DESTINATION must be duckdb or iceberg, got 'parquet'"),
+        ("X_EXECUTOR", "dask", "X_EXECUTOR must be in_process or celery, got 'dask'"),
     ],
 )
 def test_bad_settings_are_refused_at_load_with_a_sentence(
