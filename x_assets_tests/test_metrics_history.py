@@ -157,3 +157,19 @@ def test_engagement_by_age_follows_the_history(project: Project) -> None:
         assert week["avg_engagement_day_7"] == round(sum(r["engagement_day_7"] for r in mine) / len(mine), 2)
     chart = project.tmp / "data" / "charts" / "engagement_by_age.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_read_is_observed_on_its_utc_day_at_any_hour() -> None:
+    """The suite runs at one instant; this holds for every hour, whenever it runs (a read after
+    12:00 UTC once landed on the next day: DuckDB's // on a DOUBLE does not floor)."""
+    import duckdb
+
+    from x_assets.warehouse.store import EPOCH_DAY
+
+    day = dt.date(2026, 12, 3)
+    with duckdb.connect() as conn:
+        conn.execute("SET TimeZone = 'Pacific/Kiritimati'")  # +14:00: the session's zone must not matter
+        for seconds in (0, 1, 11 * 3600 + 59 * 60, 12 * 3600, 12 * 3600 + 38 * 60, 86399):
+            at = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+            ((observed,),) = conn.execute(f"SELECT {EPOCH_DAY.format('?::TIMESTAMPTZ')}", [at]).fetchall()
+            assert observed == day, at

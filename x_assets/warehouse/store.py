@@ -335,7 +335,9 @@ def write_rows(
 
 
 # A timestamp's UTC day. Epoch days, not a cast: a TIMESTAMPTZ cast to DATE follows the session's time zone.
-EPOCH_DAY = "(DATE '1970-01-01' + (epoch({}) // 86400)::INTEGER)"
+# floor, then the cast: DuckDB's // on a DOUBLE (epoch() is one) divides without flooring, and a cast
+# to INTEGER rounds, so every read after 12:00 UTC landed on the next day.
+EPOCH_DAY = "(DATE '1970-01-01' + floor(epoch({}) / 86400)::INTEGER)"
 
 
 def record_observations(
