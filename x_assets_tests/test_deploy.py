@@ -122,6 +122,13 @@ def deployment(server: EmulatorServer, tmp_path: Path, request: pytest.FixtureRe
         (project / "deploy_defs.py").write_text(f"NAMES = {list(SOURCES)!r}\n" + DEFS)
         if getattr(request, "param", {}).get("pause_in_commit"):
             env["X_TEST_PAUSE_IN_COMMIT"] = str(tmp_path / "paused")
+        # On an empty database every Dagster process creates the instance's tables at start-up,
+        # and two doing it at once collide in PostgreSQL's catalog (seen in CI: `type "job_ticks"
+        # already exists`). A deployment creates them once, before it starts anything; so does this.
+        migrated = subprocess.run(
+            [str(BIN / "dagster"), "instance", "migrate"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert migrated.returncode == 0, migrated.stderr[-3000:]
         workers = []
         for i in (1, 2):
             log = open(tmp_path / f"worker{i}.log", "w")  # noqa: SIM115 (closed below)
