@@ -20,6 +20,7 @@ setup(
         "PyYAML>=6",
         "pydantic>=2.6,<3",
         "matplotlib>=3.8",
+        "zstandard>=0.22",  # the raw archive of X's answers (Python 3.11 has no zstd of its own)
         # the Iceberg destination: 0.12.0 has the partitioned-upsert fix; sql-postgres for a shared catalog
         "pyiceberg[sql-sqlite,sql-postgres,pyarrow]>=0.12.0,<0.13",
     ],

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
+import io
 import os
 import sys
 import warnings
@@ -14,6 +17,10 @@ from .warehouse.tables import BUILTIN_COLUMNS
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A crash in native code (DuckDB, Arrow) would otherwise end the process with a bare signal;
+    # this prints where every thread was, so the report can say what crashed.
+    with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):  # stderr without a file
+        faulthandler.enable()
     try:
         return _main(argv)
     except BrokenPipeError:
@@ -58,6 +65,23 @@ def _main(argv: list[str] | None = None) -> int:
         default=[],
         help="a source (schema) whose ledger counts; default: every source in the warehouse (X bills the project)",
     )
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="rebuild a table's days from the raw archive of X's answers, without a single request to X",
+    )
+    rebuild.add_argument("table", help="tweet_insights or account_insights")
+    rebuild.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC)")
+    rebuild.add_argument("--to", dest="last", help="last day, YYYY-MM-DD (default: the first)")
+    rebuild.add_argument(
+        "--source",
+        default=SCHEMA,
+        help="the source's technical name, its schema (default: x); with --source-file for a named source",
+    )
+    rebuild.add_argument(
+        "--source-file",
+        default=os.environ.get(ENV_SOURCE_FILE, DEFAULT_SOURCE_FILE),
+        help="the source file (account names, default-schema columns)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "validate":
@@ -76,6 +100,8 @@ def _main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "accounts":
         return _accounts()
+    if args.command == "rebuild":
+        return _rebuild(args.table, args.first, args.last or args.first, args.source, args.source_file)
     if args.command == "usage":
         return _usage(args.days, args.database, args.source)
     if args.command == "release-dead-runs":
@@ -199,6 +225,41 @@ def _ledger_schemas(conn: Any) -> list[str]:
         [READ_LEDGER, READ_LEDGER, ICEBERG_VIEW],
     ).fetchall()
     return [schema for (schema,) in rows]
+
+
+def _rebuild(table: str, first: str, last: str, schema: str, source_file: str) -> int:
+    """A table's days from the archive: the source file for names and constant columns, no credentials."""
+    import dataclasses
+    import datetime as dt
+    import logging
+
+    from .definitions import build_resources
+    from .ingest.rebuild import RebuildError, rebuild
+    from .warehouse.store import WarehouseError
+
+    logging.basicConfig(level=logging.INFO, format="x-assets: %(message)s")
+    try:
+        days = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    except ValueError:
+        print(f"x-assets: --from and --to are days as YYYY-MM-DD, got {first!r} and {last!r}", file=sys.stderr)
+        return 2
+    try:
+        source = load_source(source_file, reserved_columns=BUILTIN_COLUMNS)
+        warehouse = build_resources()["warehouse"]
+        store = warehouse.store()  # type: ignore[attr-defined]
+        store = dataclasses.replace(store, schema_name=schema)
+        result = rebuild(store, source, table, *days, logging.getLogger("x_assets"))
+    except (SourceConfigError, RebuildError) as exc:
+        print(f"x-assets: {exc}", file=sys.stderr)
+        return 2
+    except WarehouseError as exc:
+        print(f"x-assets: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{table} {days[0]}..{days[1]}: {result.rows} row(s) from {result.answers} archived answer(s) "
+        f"in {result.files} file(s); no request sent"
+    )
+    return 0
 
 
 def _accounts() -> int:

@@ -15,6 +15,7 @@ from .constants import (
     ENV_ACCESS_TOKEN,
     ENV_ACCESS_TOKEN_SECRET,
     ENV_API_BASE_URL,
+    ENV_ARCHIVE_DAYS,
     ENV_BEARER_TOKEN,
     ENV_CELERY_BACKEND,
     ENV_CELERY_BROKER,
@@ -31,6 +32,7 @@ from .constants import (
 from .orchestration.names import DEFAULT_SOURCE
 from .orchestration.resources import (
     MAX_AGE_DAYS,
+    MAX_ARCHIVE_DAYS,
     MAX_POST_READS,
     MAX_WORKERS,
     Warehouse,
@@ -86,6 +88,9 @@ def settings_from_env() -> dict[str, Any]:
     reads = os.environ.get(ENV_MAX_POST_READS, "").strip()
     if reads:
         settings["max_post_reads"] = _whole(ENV_MAX_POST_READS, reads, 1, MAX_POST_READS, "a whole number of reads")
+    archive = os.environ.get(ENV_ARCHIVE_DAYS, "").strip()
+    if archive:
+        settings["archive_days"] = _whole(ENV_ARCHIVE_DAYS, archive, 0, MAX_ARCHIVE_DAYS, "a whole number of days")
     workers = os.environ.get(ENV_MAX_WORKERS, "").strip()
     if workers:
         settings["max_workers"] = _whole(ENV_MAX_WORKERS, workers, 1, MAX_WORKERS, "a whole number of workers")

@@ -17,7 +17,6 @@ from typing import Any
 
 import polars as pl
 
-from ..clock import utc_now
 from ..warehouse.store import Slice
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
 from ..x_api.client import XClient
@@ -127,9 +126,9 @@ def _lookup_batch(caller: Caller, client: XClient, batch: list[AccountState], ke
     values = [ident(s) for s in batch]
     try:
         if key == "ids":
-            users, errors = lookup_users(caller, client, ids=values)
+            users, errors, fetched_at = lookup_users(caller, client, ids=values)
         else:
-            users, errors = lookup_users(caller, client, usernames=values)
+            users, errors, fetched_at = lookup_users(caller, client, usernames=values)
     except XCredentialsRefusedError as exc:
         if client.scope.label == "default":
             raise
@@ -140,7 +139,6 @@ def _lookup_batch(caller: Caller, client: XClient, batch: list[AccountState], ke
         for state in batch:
             state.fail(FAILED, str(exc))
         return
-    fetched_at = utc_now()
     # handles are case-insensitive on X, so match them case-insensitively
     found = {(u["id"] if key == "ids" else u["username"]).lower(): u for u in users}
     problems = {str(e.get("value", "")).lower(): e for e in errors}

@@ -20,6 +20,7 @@ import polars as pl
 from ..clock import utc_now, utc_today
 from ..constants import ACCOUNT_INSIGHTS, TWEET_INSIGHTS, TWEET_METRICS_HISTORY
 from ..log import Log, NullLog
+from ..warehouse.archive import RunArchive, archive_root
 from ..warehouse.store import (
     EPOCH_DAY,
     Scope,
@@ -332,6 +333,7 @@ class Write:
     observations: int = 0  # filled by the write
     reads: Reads | None = None  # what the run read, for the read ledger
     billed: Billed | None = None  # filled by the write: what of it X bills anew today
+    vanished: list[str] = field(default_factory=list)  # filled by the write: posts gone from windows read whole
 
 
 def write_once(store: Store, log: Log, session: XSession, write: Write) -> int:
@@ -382,6 +384,7 @@ def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) 
         write.key_column,
         write.delete_keys,
         write.rows_per_day,
+        write.vanished,
     )
     if write.history is not None:
         write.observations = record_observations(conn, write.history, rows, list(extra), write.delete_keys)
@@ -529,8 +532,25 @@ def look_up_accounts(session: XSession, settings: RunSettings, store: Store, log
     return states
 
 
-def new_caller(settings: RunSettings, log: Log) -> Caller:
-    return Caller(settings.call_policy, CallStats(), log)
+def new_caller(settings: RunSettings, log: Log, recorder: RunArchive | None = None) -> Caller:
+    return Caller(settings.call_policy, CallStats(), log, recorder)
+
+
+@contextmanager
+def run_archive(
+    settings: RunSettings, store: Store, asset: str, first: dt.date, last: dt.date, log: Log
+) -> Iterator[RunArchive]:
+    """The run's raw archive (every answer X gives it, for rebuilds), finished however the run ends:
+    answers already paid for are kept even when the write fails."""
+    archive = RunArchive(
+        archive_root(store.folder, store.schema_name), asset, window=(first, last), keep=settings.archive_days > 0
+    )
+    try:
+        yield archive
+    finally:
+        archive.close(settings.archive_days, utc_today())
+        if archive.answers:
+            log.info(f"{archive.answers} answer(s) archived ({archive.bytes_in:,} bytes before compression)")
 
 
 def load_account_insights(
@@ -545,8 +565,11 @@ def load_account_insights(
 ) -> LoadResult:
     """Snapshot every account's profile metrics under the days first..last (yesterday or today)."""
     check_observable(first, last, today or utc_today())
-    caller = new_caller(settings, log)
-    with explained(session, store, log, only, first, last, ACCOUNT_INSIGHTS):
+    with (
+        explained(session, store, log, only, first, last, ACCOUNT_INSIGHTS),
+        run_archive(settings, store, ACCOUNT_INSIGHTS, first, last, log) as recorder,
+    ):
+        caller = new_caller(settings, log, recorder)
         states, first_resolutions = open_accounts(session, store, log, only, caller)
     observed = [s for s in states if s.user is not None and s.account_id]
     days = days_in(first, last)
@@ -666,8 +689,11 @@ def load_tweet_insights(
 
     Accounts are read in parallel by settings.max_workers workers, paced by the rate-limit headers.
     """
-    with explained(session, store, log, only, first, last, TWEET_INSIGHTS):
-        return _load_tweet_insights(session, settings, store, first, last, log, only)
+    with (
+        explained(session, store, log, only, first, last, TWEET_INSIGHTS),
+        run_archive(settings, store, TWEET_INSIGHTS, first, last, log) as recorder,
+    ):
+        return _load_tweet_insights(session, settings, store, first, last, log, only, recorder)
 
 
 def _load_tweet_insights(
@@ -678,8 +704,9 @@ def _load_tweet_insights(
     last: dt.date,
     log: Log,
     only: Sequence[str] | None,
+    recorder: RunArchive,
 ) -> LoadResult:
-    caller = new_caller(settings, log)
+    caller = new_caller(settings, log, recorder)
     states, first_resolutions = open_accounts(session, store, log, only, caller)
     now = utc_now()
     budget = ReadBudget(settings.max_post_reads)
@@ -809,6 +836,9 @@ def _load_tweet_insights(
             reads=Reads(now.date(), read, owned, looked_up(states)),
         )
         written = write_once(store, log, session, write)
+    # X's terms: a post deleted there is kept nowhere, the archive included (gone from a window read
+    # whole, or reported gone when re-read by id)
+    recorder.forget([*delete_keys, *write.vanished])
     result = LoadResult(
         TWEET_INSIGHTS,
         (first, last),

@@ -17,6 +17,7 @@ import polars as pl
 from ..clock import utc_now
 from ..constants import MENTIONS_INSIGHTS
 from ..log import Log
+from ..warehouse.archive import RunArchive
 from ..warehouse.store import Slice, Store, ensure_table
 from ..warehouse.tables import ACCOUNT_STATUS_TABLE, MENTIONS_INSIGHTS_TABLE
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
@@ -42,6 +43,7 @@ from .loads import (
     new_caller,
     newest_read_whole,
     open_accounts,
+    run_archive,
     status_frame,
     warn_unreadable,
     write_once,
@@ -198,8 +200,11 @@ def load_mentions_insights(
     only: Sequence[str] | None = None,
 ) -> LoadResult:
     """Every account's mentions created on days first..last, each account read once."""
-    with explained(session, store, log, only, first, last, MENTIONS_INSIGHTS):
-        return _load(session, settings, store, first, last, log, only)
+    with (
+        explained(session, store, log, only, first, last, MENTIONS_INSIGHTS),
+        run_archive(settings, store, MENTIONS_INSIGHTS, first, last, log) as recorder,
+    ):
+        return _load(session, settings, store, first, last, log, only, recorder)
 
 
 def _load(
@@ -210,8 +215,9 @@ def _load(
     last: dt.date,
     log: Log,
     only: Sequence[str] | None,
+    recorder: RunArchive,
 ) -> LoadResult:
-    caller = new_caller(settings, log)
+    caller = new_caller(settings, log, recorder)
     states, first_resolutions = open_accounts(session, store, log, only, caller)
     budget = ReadBudget(settings.max_post_reads)
     today = utc_now().date()
@@ -280,6 +286,7 @@ def _load(
         reads=Reads(today, read, owned, {*looked_up(states), *authors}),
     )
     written = write_once(store, log, session, write)
+    recorder.forget(write.delete_keys)  # a post deleted on X is kept nowhere, the archive included
     warn_unreadable(states, log)
     result = LoadResult(
         MENTIONS_INSIGHTS,

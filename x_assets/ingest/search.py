@@ -18,6 +18,7 @@ import polars as pl
 from ..clock import utc_now
 from ..constants import SEARCH_INSIGHTS
 from ..log import Log
+from ..warehouse.archive import RunArchive
 from ..warehouse.store import Scope, Slice, Store, ensure_table, write_rows
 from ..warehouse.tables import ACCOUNT_STATUS_TABLE, SEARCH_INSIGHTS_TABLE, with_default_schema
 from ..x_api.calls import Caller, XCredentialsRefusedError, XTransientError
@@ -25,7 +26,15 @@ from ..x_api.payloads import Page, authors_of, posts_of
 from ..x_api.reads import BudgetExhaustedError, ReadBudget, search_pages
 from .billing import Reads, per_creation_day, record_bill
 from .harvest import BUDGET_REASON, FAILED, INCOMPLETE, OK, days_in
-from .loads import UNFINISHED, LoadResult, explained, new_caller, newest_read_whole, replace_statuses
+from .loads import (
+    UNFINISHED,
+    LoadResult,
+    explained,
+    new_caller,
+    newest_read_whole,
+    replace_statuses,
+    run_archive,
+)
 from .session import DEFAULT_SCOPE, XSession
 from .settings import RunSettings
 from .source import QuerySpec
@@ -158,8 +167,11 @@ def load_search_insights(
     queries = list(session.source.queries)
     # no day unexplained, whatever ends the run: each query's days marked unfinished until written
     unfinished = _status_rows([QueryOutcome(q, FAILED, UNFINISHED) for q in queries], days_in(first, last))
-    with explained(session, store, log, None, first, last, SEARCH_INSIGHTS, unfinished):
-        return _load(session, settings, store, queries, first, last, log)
+    with (
+        explained(session, store, log, None, first, last, SEARCH_INSIGHTS, unfinished),
+        run_archive(settings, store, SEARCH_INSIGHTS, first, last, log) as recorder,
+    ):
+        return _load(session, settings, store, queries, first, last, log, recorder)
 
 
 def _load(
@@ -170,8 +182,9 @@ def _load(
     first: dt.date,
     last: dt.date,
     log: Log,
+    recorder: RunArchive,
 ) -> LoadResult:
-    caller = new_caller(settings, log)
+    caller = new_caller(settings, log, recorder)
     now = utc_now()
     budget = ReadBudget(settings.max_post_reads)
     names = [q.name for q in queries]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..warehouse.archive import DEFAULT_ARCHIVE_DAYS
 from ..x_api.calls import CallPolicy
 
 # Bounds of the settings, declared once: the XResource's and the component's fields enforce them,
@@ -15,6 +16,7 @@ MAX_WORKERS = 256
 DEFAULT_WORKERS = 64
 MAX_AGE_DAYS = 365
 MAX_POST_READS = 10**9
+MAX_ARCHIVE_DAYS = 3650
 RefreshPolicy = Literal["window", "ages"]
 
 
@@ -30,3 +32,4 @@ class RunSettings:
     post_read_usd: float = 0.005
     user_read_usd: float = 0.010
     owned_read_usd: float = 0.001  # a post of an account's own timeline, read with its own credentials
+    archive_days: int = DEFAULT_ARCHIVE_DAYS  # raw answers kept this many days (0: none), for rebuilds

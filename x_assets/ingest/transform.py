@@ -139,33 +139,51 @@ def tweets_frame_many(
             read_ids.append(read)
     if not parts or not sum(p.height for p in parts):
         return TWEET_INSIGHTS_TABLE.empty_frame()
-    data = pl.concat(parts, how="diagonal")
-    included = pl.concat(originals, how="diagonal")
+    private = [b.private for b in items if b.private is not None and b.private.height]
+    return tweet_rows(
+        pl.concat(parts, how="diagonal"),
+        pl.concat(originals, how="diagonal"),
+        pl.concat(private).unique("tweet_id") if private else None,
+    )
+
+
+def tweet_rows(
+    data: pl.DataFrame,
+    included: pl.DataFrame,
+    private: pl.DataFrame | None,
+    by: Sequence[str] = ("account_id",),
+    private_keys: Sequence[str] = ("tweet_id",),
+) -> pl.DataFrame:
+    """tweet_insights rows from exploded posts (with account_id, username, account_name, fetched_at)
+    and the referenced posts of the same answers; a retweet's original is looked up among the
+    referenced posts of its own group (by: the account, and for a rebuild the run that read it).
+    private: the owned-only columns by private_keys, when there are any."""
     retweeted = (
         pl.col("referenced_tweets")
         .list.eval(pl.element().filter(pl.element().struct.field("type") == "retweeted").struct.field("id"))
         .list.first()
     )
+    keys = [*by, "original_tweet_id"]
     frame = _with_types(data).select(
         *_post_columns(),
+        *(pl.col(c) for c in by if c != "account_id"),
         pl.col("account_id"),
         pl.col("username"),
         pl.col("account_name"),
         retweeted.alias("original_tweet_id"),
     )
     lookup = included.select(
-        pl.col("account_id"),
+        *(pl.col(c) for c in by),
         pl.col("id").alias("original_tweet_id"),
         pl.col("public_metrics").struct.field("retweet_count").alias("original_retweet_count"),
-    ).unique(["account_id", "original_tweet_id"])
-    frame = frame.join(lookup, on=["account_id", "original_tweet_id"], how="left", maintain_order="left").with_columns(
+    ).unique(keys, keep="first", maintain_order=True)
+    frame = frame.join(lookup, on=keys, how="left", maintain_order="left").with_columns(
         pl.when(pl.col("is_retweet")).then(0).otherwise(pl.col("retweet_count")).alias("own_retweet_count"),
         # only a retweet has an original in this sense; quotes keep their own counts
         pl.when(pl.col("is_retweet")).then(pl.col("original_retweet_count")).alias("original_retweet_count"),
     )
-    private = [b.private for b in items if b.private is not None and b.private.height]
-    if private:
-        frame = frame.join(pl.concat(private).unique("tweet_id"), on="tweet_id", how="left", maintain_order="left")
+    if private is not None and private.height:
+        frame = frame.join(private, on=list(private_keys), how="left", maintain_order="left")
     else:
         frame = frame.with_columns(pl.lit(None, pl.Int64).alias(name) for name in PRIVATE_METRIC_COLUMNS)
     return frame.select(TWEET_INSIGHTS_TABLE.column_names).cast(TWEET_INSIGHTS_TABLE.polars_schema())

@@ -29,8 +29,17 @@ from ..constants import (
     SCHEMA,
 )
 from ..ingest.session import XSession, open_session
-from ..ingest.settings import DEFAULT_WORKERS, MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, RefreshPolicy, RunSettings
+from ..ingest.settings import (
+    DEFAULT_WORKERS,
+    MAX_AGE_DAYS,
+    MAX_ARCHIVE_DAYS,
+    MAX_POST_READS,
+    MAX_WORKERS,
+    RefreshPolicy,
+    RunSettings,
+)
 from ..ingest.source import SourceConfigError
+from ..warehouse.archive import DEFAULT_ARCHIVE_DAYS
 from ..warehouse.store import Store
 from ..x_api.calls import CallPolicy
 from .dead_runs import on_run_start
@@ -76,6 +85,13 @@ class XResource(dg.ConfigurableResource):
     )
     refresh_ages: list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]] = Field(
         default=[1, 3, 7], min_length=1, description="Ages in days (1 to 365) at which 'ages' re-reads a post."
+    )
+    archive_days: int = Field(
+        default=DEFAULT_ARCHIVE_DAYS,
+        ge=0,
+        le=MAX_ARCHIVE_DAYS,
+        description="Days each raw X answer is kept (zstd) under archive/ beside the warehouse, so x-assets "
+        "rebuild can rebuild tables without paying again; 0 keeps none (X_ARCHIVE_DAYS).",
     )
     follower_drop_warn: float = Field(
         default=DEFAULT_FOLLOWER_DROP_WARN,
@@ -134,6 +150,7 @@ class XResource(dg.ConfigurableResource):
             post_read_usd=self.post_read_usd,
             user_read_usd=self.user_read_usd,
             owned_read_usd=self.owned_read_usd,
+            archive_days=self.archive_days,
         )
 
 

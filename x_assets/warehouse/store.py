@@ -271,11 +271,13 @@ def write_rows(
     key_column: str | None = None,
     delete_keys: Sequence[str] = (),
     per_day: dict[dt.date, int] | None = None,
+    vanished: list[str] | None = None,
 ) -> int:
     """Inside the caller's transaction: delete the slices, and rows whose key is incoming outside
     them or listed in delete_keys (posts deleted on X), then insert by column name.
 
-    per_day, when given, receives the rows inserted per day (each partition's own count).
+    per_day, when given, receives the rows inserted per day (each partition's own count); vanished,
+    the keys the slices held that the incoming rows do not (posts gone from a window read whole).
 
     rows is a frame, or Parquet files staged by the caller (so a big run is never all in memory).
     """
@@ -298,6 +300,16 @@ def write_rows(
         )
         conn.register("_slices", bounds.to_arrow())
         try:
+            if vanished is not None and key_column is not None:
+                key = f'"{key_column}"'
+                kept = f"SELECT {key} FROM {incoming}" if incoming is not None else "SELECT NULL WHERE false"
+                vanished[:] = [
+                    k
+                    for (k,) in conn.execute(
+                        f"SELECT t.{key} FROM {table.qualified} AS t JOIN _slices AS s ON t.{owner} = s.account_id "
+                        f'AND t."{table.date_column}" BETWEEN s.first AND s.last WHERE t.{key} NOT IN ({kept})'
+                    ).fetchall()
+                ]
             conn.execute(
                 f"DELETE FROM {table.qualified} AS t USING _slices AS s WHERE t.{owner} = s.account_id "
                 f'AND t."{table.date_column}" BETWEEN s.first AND s.last'

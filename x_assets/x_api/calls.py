@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import requests
 import tweepy
@@ -120,13 +120,20 @@ UNSENDABLE = (
 )
 
 
+class Recorder(Protocol):
+    """Keeps the answers a run was given (the raw archive): called once per answer that parsed."""
+
+    def record(self, kind: str, response: requests.Response, fetched_at: dt.datetime) -> None: ...
+
+
 class Caller:
     """Runs one API call with the policy above, counting requests and waits."""
 
-    def __init__(self, policy: CallPolicy, stats: CallStats, log: Log) -> None:
+    def __init__(self, policy: CallPolicy, stats: CallStats, log: Log, recorder: Recorder | None = None) -> None:
         self.policy = policy
         self.stats = stats
         self.log = log
+        self.recorder = recorder
         self._stopped = threading.Event()
 
     def stop(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from ..clock import utc_now
 from .calls import Caller
 from .client import XClient
 from .payloads import Page, parse_page
@@ -75,13 +76,36 @@ class ReadBudget:
             self.used += reads
 
 
-def _page_of(request: Callable[[], requests.Response], others: bool = False) -> Callable[[], Page]:
-    """Parsing happens inside the call, so a truncated body is retried like any transient fault."""
-    return lambda: parse_page(request().content, others)
+def _page_of(
+    caller: Caller, kind: str, request: Callable[[], requests.Response], others: bool = False
+) -> Callable[[], Page]:
+    """Parsing happens inside the call, so a truncated body is retried like any transient fault; an
+    answer that parsed is handed to the run's recorder (the raw archive), once."""
+
+    def page() -> Page:
+        response = request()
+        parsed = parse_page(response.content, others)
+        if caller.recorder is not None:
+            caller.recorder.record(kind, response, parsed.fetched_at)
+        return parsed
+
+    return page
 
 
-def _json_of(request: Callable[[], requests.Response]) -> Callable[[], dict[str, Any]]:
-    return lambda: request().json()  # type: ignore[no-any-return]
+def _json_of(
+    caller: Caller, kind: str, request: Callable[[], requests.Response]
+) -> Callable[[], tuple[dict[str, Any], dt.datetime]]:
+    """A JSON answer and when it came (the time the archive keeps with it, and the rows carry)."""
+
+    def body() -> tuple[dict[str, Any], dt.datetime]:
+        response = request()
+        parsed: dict[str, Any] = response.json()
+        fetched_at = utc_now()
+        if caller.recorder is not None:
+            caller.recorder.record(kind, response, fetched_at)
+        return parsed, fetched_at
+
+    return body
 
 
 def _budgeted(
@@ -93,10 +117,11 @@ def _budgeted(
     budget: ReadBudget,
     size: int,
     others: bool = False,
+    kind: str = "timeline",
 ) -> Page:
     """One page read against the room reserved for it; what it returned is then counted as spent."""
     try:
-        page = caller.call(client, endpoint, what, _page_of(request, others))
+        page = caller.call(client, endpoint, what, _page_of(caller, kind, request, others))
     except BaseException:
         budget.settle(size, 0)
         raise
@@ -106,19 +131,22 @@ def _budgeted(
 
 def lookup_users(
     caller: Caller, client: XClient, *, ids: list[str] | None = None, usernames: list[str] | None = None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Users and per-user errors, 100 per request."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dt.datetime]:
+    """Users and per-user errors, 100 per request, and when the last answer came."""
     users: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    fetched_at = utc_now()
     key, values, endpoint = ("ids", ids, "GET /2/users") if ids else ("usernames", usernames, "GET /2/users/by")
     for batch in chunks(list(values or []), LOOKUP_BATCH):
         request = partial(
             client.tweepy_client.get_users, **{key: batch}, user_fields=USER_FIELDS, user_auth=client.user_auth
         )
-        body = caller.call(client, endpoint, f"looking up {len(batch)} account(s) by {key}", _json_of(request))
+        body, fetched_at = caller.call(
+            client, endpoint, f"looking up {len(batch)} account(s) by {key}", _json_of(caller, "users", request)
+        )
         users.extend(body.get("data") or [])
         errors.extend(body.get("errors") or [])
-    return users, errors
+    return users, errors, fetched_at
 
 
 def _pages(
@@ -131,6 +159,7 @@ def _pages(
     label: str,
     at_least: int = MIN_PAGE,
     others: bool = False,
+    kind: str = "timeline",
 ) -> Iterator[Page]:
     """Page after page of a paginated read, each sized to the budget's room, until X gives no
     next_token (or an empty page). request_for(size, token) makes one page's request; others: the
@@ -142,7 +171,7 @@ def _pages(
         page_no += 1
         size = budget.take(PAGE_SIZE, at_least=at_least, label=label)
         what_page = f"{label}: {what} (page {page_no})"
-        page = _budgeted(caller, client, endpoint, what_page, request_for(size, token), budget, size, others)
+        page = _budgeted(caller, client, endpoint, what_page, request_for(size, token), budget, size, others, kind)
         yield page
         token = page.next_token
         if not token or not page.count:
@@ -204,7 +233,7 @@ def tweets_by_ids(
             user_auth=client.user_auth,
         )
         what = f"{label}: refreshing {len(batch)} post(s)"
-        yield _budgeted(caller, client, "GET /2/tweets", what, request, budget, size, others=authors)
+        yield _budgeted(caller, client, "GET /2/tweets", what, request, budget, size, authors, "by_ids")
 
 
 PRIVATE_FIELDS = ["non_public_metrics", "organic_metrics"]
@@ -219,9 +248,8 @@ def private_metrics(caller: Caller, client: XClient, ids: list[str], label: str)
     posts: list[dict[str, Any]] = []
     for batch in chunks(ids, LOOKUP_BATCH):
         request = partial(client.tweepy_client.get_tweets, batch, tweet_fields=PRIVATE_FIELDS, user_auth=True)
-        body = caller.call(
-            client, "GET /2/tweets", f"{label}: owned metrics of {len(batch)} post(s)", _json_of(request)
-        )
+        what = f"{label}: owned metrics of {len(batch)} post(s)"
+        body, _ = caller.call(client, "GET /2/tweets", what, _json_of(caller, "private", request))
         posts.extend(body.get("data") or [])
     return posts
 
@@ -254,7 +282,8 @@ def mention_pages(
         )
 
     endpoint = "GET /2/users/:id/mentions"
-    return _pages(caller, client, endpoint, "reading mentions", request_for, budget, label, others=True)
+    what = "reading mentions"
+    return _pages(caller, client, endpoint, what, request_for, budget, label, others=True, kind="mentions")
 
 
 def search_pages(
@@ -286,7 +315,7 @@ def search_pages(
 
     # recent search pages hold 10 to 100 posts
     endpoint = "GET /2/tweets/search/recent"
-    return _pages(caller, client, endpoint, "searching", request_for, budget, label, 10, others=True)
+    return _pages(caller, client, endpoint, "searching", request_for, budget, label, 10, others=True, kind="search")
 
 
 def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: str, before: dt.datetime) -> bool:
@@ -302,6 +331,6 @@ def probe_older_posts(caller: Caller, client: XClient, account_id: str, label: s
         client,
         "GET /2/users/:id/tweets",
         f"{label}: checking the 3,200-post horizon",
-        _page_of(request),
+        _page_of(caller, "probe", request),
     )
     return bool(page.count)

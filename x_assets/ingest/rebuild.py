@@ -1,0 +1,320 @@
+"""Tables rebuilt from the raw archive (warehouse/archive.py), without a single request to X.
+
+A rebuild replays what the runs wrote, in the order they wrote it, column-wise:
+- tweet_insights: a run that read an account's timeline over its window replaced that account's
+  posts of those days. So for each account and day, the last such run decides which posts exist,
+  and a later read of a post by id (the 'ages' policy) or by since_id updates its numbers. Of each
+  post the last run's answer is kept, the run's first answer within it (as the run itself did).
+- account_insights: of each day and account, the snapshot taken closest to the end of the day (a
+  tie going to the later one), as the asset keeps it.
+
+Only what the archive holds is replaced: an account's day no archived run read keeps its stored
+rows. Reads cut short (the 3,200-post horizon, a read budget) count as whole windows here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from ..log import Log
+from ..warehouse.archive import archive_files, archive_root, lines_of
+from ..warehouse.store import Scope, Slice, Store, ensure_table, write_rows
+from ..warehouse.tables import (
+    ACCOUNT_INSIGHTS,
+    ACCOUNT_INSIGHTS_TABLE,
+    PRIVATE_METRIC_COLUMNS,
+    TWEET_INSIGHTS,
+    TWEET_INSIGHTS_TABLE,
+    UTC_TS,
+    with_default_schema,
+)
+from ..x_api.payloads import INCLUDED_SCHEMA, TWEET_SCHEMA
+from .source import SourceConfig
+from .transform import tweet_rows
+
+REBUILDABLE = (TWEET_INSIGHTS, ACCOUNT_INSIGHTS)
+_HEAD: dict[str, pl.DataType] = {
+    k: pl.String() for k in ("kind", "path", "query", "fetched_at", "run", "first", "last")
+}
+_POSTS_BODY = pl.Struct(
+    {
+        "data": pl.List(pl.Struct({**TWEET_SCHEMA.to_schema(), "author_id": pl.String})),
+        "includes": pl.Struct({"tweets": pl.List(INCLUDED_SCHEMA)}),
+    }
+)
+_USER_METRICS = ("followers_count", "following_count", "tweet_count", "listed_count", "like_count")
+_USERS_BODY = pl.Struct(
+    {
+        "data": pl.List(
+            pl.Struct(
+                {
+                    "id": pl.String,
+                    "username": pl.String,
+                    "public_metrics": pl.Struct({m: pl.Int64 for m in _USER_METRICS}),
+                }
+            )
+        )
+    }
+)
+_GROUPS = sorted({group for group, _ in PRIVATE_METRIC_COLUMNS.values()})
+_PRIVATE_BODY = pl.Struct(
+    {
+        "data": pl.List(
+            pl.Struct(
+                {
+                    "id": pl.String,
+                    **{
+                        g: pl.Struct({k: pl.Int64 for grp, k in PRIVATE_METRIC_COLUMNS.values() if grp == g})
+                        for g in _GROUPS
+                    },
+                }
+            )
+        )
+    }
+)
+
+
+class RebuildError(ValueError):
+    """A rebuild that cannot be done as asked (a table without an archive, days in the wrong order)."""
+
+
+@dataclass
+class RebuildResult:
+    table: str
+    days: tuple[dt.date, dt.date]
+    rows: int
+    answers: int  # archived answers read
+    posts_read: int = 0  # post objects parsed (tweet_insights)
+    files: int = 0
+    rows_per_day: dict[dt.date, int] = field(default_factory=dict)
+
+
+def rebuild(store: Store, source: SourceConfig, table: str, first: dt.date, last: dt.date, log: Log) -> RebuildResult:
+    """Rebuild a table's days first..last from the source's archive, in one write; no request is sent."""
+    if table not in REBUILDABLE:
+        raise RebuildError(f"{table} cannot be rebuilt from the archive; these can: {', '.join(REBUILDABLE)}")
+    if first > last:
+        raise RebuildError(f"the first day {first} is after the last {last}")
+    root = archive_root(store.folder, store.schema_name)
+    if table == TWEET_INSIGHTS:
+        # a post created on `first` is read on that day or later: older fetch days cannot hold it
+        files = archive_files(root, TWEET_INSIGHTS, since=first)
+        rows, slices, answers, posts = _tweet_insights(files, source, first, last)
+        key: str | None = "tweet_id"
+        target = store.table(TWEET_INSIGHTS_TABLE)
+    else:
+        files = archive_files(root, ACCOUNT_INSIGHTS, since=first)
+        rows, slices, answers = _account_insights(files, source, first, last)
+        posts, key = 0, None
+        target = store.table(ACCOUNT_INSIGHTS_TABLE)
+    if not files:
+        log.warning(f"no archived answers of {table} under {root} from {first} on: nothing to rebuild")
+    result = RebuildResult(table, (first, last), 0, answers, posts, len(files))
+    extra = source.default_schema
+    rows = with_default_schema(rows, extra)
+
+    def body(conn: object) -> int:
+        ensure_table(conn, target, extra)  # type: ignore[arg-type]
+        return write_rows(conn, target, rows, (first, last), slices, key, (), result.rows_per_day)  # type: ignore[arg-type]
+
+    result.rows = store.write(log, [Scope(target, Scope.days_from(first, last))], body)
+    log.info(
+        f"{table} {first}..{last} rebuilt from {answers} archived answer(s) in {len(files)} file(s): "
+        f"{result.rows} row(s), no request sent"
+    )
+    return result
+
+
+def _records(ndjson: bytes, body: pl.Struct) -> pl.DataFrame:
+    """Archived answers of one kind, the body parsed with the shape asked; in archive order (seq)."""
+    schema: dict[str, pl.DataType] = {**_HEAD, "body": body}
+    frame = pl.read_ndjson(ndjson, schema=schema) if ndjson else pl.DataFrame(schema=schema)
+    return frame.with_row_index("seq").with_columns(
+        pl.col("fetched_at").str.to_datetime(time_zone="UTC", time_unit="us").cast(UTC_TS)
+    )
+
+
+def _names(source: SourceConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """The source file's account names, by id and by lowercased handle (as the runs matched them)."""
+    by_id = {a.account_id: a.name for a in source.accounts if a.account_id and a.name}
+    by_handle = {a.username.lower(): a.name for a in source.accounts if a.username and a.name}
+    return by_id, by_handle
+
+
+def _account_names(source: SourceConfig) -> pl.Expr:
+    """account_name as a run gives it: the source file's name for the account, else its handle."""
+    by_id, by_handle = _names(source)
+    handle = pl.col("username").str.to_lowercase()
+    return (
+        pl.col("account_id")
+        .replace_strict(by_id, default=None, return_dtype=pl.String)
+        .fill_null(handle.replace_strict(by_handle, default=None, return_dtype=pl.String))
+        .fill_null(pl.col("username"))
+        .fill_null(pl.col("account_id"))
+    )
+
+
+def _users(ndjson: bytes) -> pl.DataFrame:
+    """Every user an archived lookup returned: run, fetched_at, id, username, public metrics."""
+    records = _records(ndjson, _USERS_BODY)
+    return (
+        records.select("run", "fetched_at", "first", "last", "seq", pl.col("body").struct.field("data").alias("u"))
+        .explode("u")
+        .drop_nulls("u")
+        .unnest("u")
+        .rename({"id": "account_id"})
+    )
+
+
+def _run_times(*frames: pl.DataFrame) -> pl.DataFrame:
+    """When each run began (its first archived answer): the order the runs wrote in."""
+    runs = pl.concat([f.select("run", "fetched_at") for f in frames if f.height])
+    if not runs.height:
+        return pl.DataFrame(schema={"run": pl.String, "run_time": UTC_TS})
+    return runs.group_by("run").agg(pl.col("fetched_at").min().alias("run_time"))
+
+
+def _tweet_insights(
+    files: list[Path], source: SourceConfig, first: dt.date, last: dt.date
+) -> tuple[pl.DataFrame, list[Slice], int, int]:
+    kinds = lines_of(files, ("timeline", "by_ids", "private", "users"))
+    pages = pl.concat(
+        [
+            _records(kinds["timeline"], _POSTS_BODY).with_columns(pl.lit(True).alias("timeline")),
+            _records(kinds["by_ids"], _POSTS_BODY).with_columns(pl.lit(False).alias("timeline")),
+        ]
+    ).with_row_index("page")
+    users = _users(kinds["users"])
+    answers = pages.height + users.height
+    runs = _run_times(pages, users)
+    owner = pl.col("path").str.extract(r"^/2/users/(\d+)/tweets$")
+    pages = pages.join(runs, on="run", how="left").with_columns(
+        # a timeline page's account is in its path (/2/users/<id>/tweets); a by-id page's, its posts'
+        # author (the run re-reads one account's posts per request)
+        owner.alias("owner"),
+        pl.coalesce(owner, pl.col("body").struct.field("data").list.first().struct.field("author_id")).alias(
+            "page_account"
+        ),
+        # a timeline read that replaced its window's posts: not one after since_id (new posts only)
+        (pl.col("timeline") & ~pl.col("query").str.contains(r"(^|&)since_id=")).alias("replaces"),
+    )
+    posts = (
+        pages.select(
+            "page",
+            "run",
+            "run_time",
+            "seq",
+            "timeline",
+            "owner",
+            "first",
+            "last",
+            "fetched_at",
+            pl.col("body").struct.field("data").alias("post"),
+        )
+        .explode("post")
+        .drop_nulls("post")
+        .unnest("post")
+        .with_columns(pl.coalesce("owner", "author_id").alias("account_id"))
+    )
+    posts_read = posts.height
+    day = pl.col("created_at").str.slice(0, 10)
+    in_window = ~pl.col("timeline") | day.is_between(pl.col("first"), pl.col("last"))
+    posts = posts.filter(in_window & day.is_between(pl.lit(first.isoformat()), pl.lit(last.isoformat())))
+    # Which (account, day) each run's window read replaced, and the last run to do so.
+    covered = (
+        pages.filter("replaces")
+        .select("run_time", pl.col("owner").alias("account_id"), "first", "last")
+        .unique()
+        .with_columns(
+            pl.date_ranges(
+                pl.max_horizontal(pl.col("first").str.to_date(), pl.lit(first)),
+                pl.min_horizontal(pl.col("last").str.to_date(), pl.lit(last)),
+            ).alias("day")
+        )
+        .explode("day")
+        .drop_nulls("day")
+        .group_by("account_id", "day")
+        .agg(pl.col("run_time").max().alias("cover_time"))
+    )
+    posts = (
+        posts.with_columns(day.str.to_date().alias("day"))
+        .join(covered, on=["account_id", "day"], how="left")
+        .filter(pl.col("cover_time").is_null() | (pl.col("run_time") >= pl.col("cover_time")))
+        .sort(["run_time", "seq"], descending=[True, False])
+        .unique("id", keep="first", maintain_order=True)
+    )
+    handles = (
+        users.sort("fetched_at").unique(["run", "account_id"], keep="last").select("run", "account_id", "username")
+    )
+    posts = posts.join(handles, on=["run", "account_id"], how="left")
+    posts = posts.with_columns(_account_names(source).alias("account_name"))
+    # the originals as the run's answers for the account gave them, first answer first (as the run looked them up)
+    included = (
+        pages.sort("timeline", "seq", descending=[True, False])
+        .select(
+            "run",
+            pl.col("page_account").alias("account_id"),
+            pl.col("body").struct.field("includes").struct.field("tweets").alias("t"),
+        )
+        .explode("t")
+        .drop_nulls("t")
+        .unnest("t")
+    )
+    private_records = _records(kinds["private"], _PRIVATE_BODY)
+    private = (
+        private_records.select("run", "fetched_at", pl.col("body").struct.field("data").alias("p"))
+        .explode("p")
+        .drop_nulls("p")
+        .unnest("p")
+        .sort("fetched_at")
+        .unique(["run", "id"], keep="last")
+        .select(
+            "run",
+            pl.col("id").alias("tweet_id"),
+            *(pl.col(group).struct.field(key).alias(name) for name, (group, key) in PRIVATE_METRIC_COLUMNS.items()),
+        )
+    )
+    answers += private_records.height
+    rows = tweet_rows(posts, included, private, by=("account_id", "run"), private_keys=("run", "tweet_id"))
+    slices = [Slice(a, d, d) for a, d in covered.select("account_id", "day").iter_rows()]
+    return rows, slices, answers, posts_read
+
+
+def _account_insights(
+    files: list[Path], source: SourceConfig, first: dt.date, last: dt.date
+) -> tuple[pl.DataFrame, list[Slice], int]:
+    users = _users(lines_of(files, ("users",))["users"])
+    if not users.height:
+        return ACCOUNT_INSIGHTS_TABLE.empty_frame(), [], 0
+    answers = users.select("run", "seq").unique().height
+    snapshots = (
+        users.filter(pl.col("first").is_not_null())
+        .with_columns(
+            pl.date_ranges(
+                pl.max_horizontal(pl.col("first").str.to_date(), pl.lit(first)),
+                pl.min_horizontal(pl.col("last").str.to_date(), pl.lit(last)),
+            ).alias("date")
+        )
+        .explode("date")
+        .drop_nulls("date")
+        .with_columns(
+            # the snapshot nearest the day's end represents the day; of two as near, the later one
+            (pl.col("fetched_at") - pl.col("date").cast(pl.Datetime("us", "UTC")).dt.offset_by("1d"))
+            .abs()
+            .alias("distance")
+        )
+        .sort(["distance", "fetched_at"], descending=[False, True])
+        .unique(["date", "account_id"], keep="first")
+        .sort(["date", "account_id"])
+    )
+    metric = pl.col("public_metrics").struct.field
+    frame = snapshots.with_columns(
+        _account_names(source).alias("account_name"), *(metric(m).alias(m) for m in _USER_METRICS)
+    )
+    frame = frame.select(ACCOUNT_INSIGHTS_TABLE.column_names).cast(ACCOUNT_INSIGHTS_TABLE.polars_schema())
+    slices = [Slice(a, d, d) for d, a in frame.select("date", "account_id").iter_rows()]
+    return frame, slices, answers
