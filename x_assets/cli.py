@@ -235,6 +235,7 @@ def _rebuild(table: str, first: str, last: str, schema: str, source_file: str) -
 
     from .definitions import build_resources
     from .ingest.rebuild import RebuildError, rebuild
+    from .orchestration.names import SourceNameError, check_source_name
     from .warehouse.store import WarehouseError
 
     logging.basicConfig(level=logging.INFO, format="x-assets: %(message)s")
@@ -244,12 +245,13 @@ def _rebuild(table: str, first: str, last: str, schema: str, source_file: str) -
         print(f"x-assets: --from and --to are days as YYYY-MM-DD, got {first!r} and {last!r}", file=sys.stderr)
         return 2
     try:
+        check_source_name(schema, "--source")
         source = load_source(source_file, reserved_columns=BUILTIN_COLUMNS)
         warehouse = build_resources()["warehouse"]
         store = warehouse.store()  # type: ignore[attr-defined]
         store = dataclasses.replace(store, schema_name=schema)
         result = rebuild(store, source, table, *days, logging.getLogger("x_assets"))
-    except (SourceConfigError, RebuildError) as exc:
+    except (SourceConfigError, RebuildError, SourceNameError) as exc:
         print(f"x-assets: {exc}", file=sys.stderr)
         return 2
     except WarehouseError as exc:

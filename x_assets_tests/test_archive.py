@@ -144,3 +144,5 @@ def test_rebuild_refuses_what_it_cannot_do(project: Project, capsys: pytest.Capt
     assert "after the last" in capsys.readouterr().err
     assert cli(["rebuild", "tweet_insights", "--from", "yesterday"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+    assert cli(["rebuild", "tweet_insights", "--from", "2026-11-01", "--source", "x; DROP TABLE y"]) == 2
+    assert "source name" in capsys.readouterr().err

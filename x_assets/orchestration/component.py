@@ -12,8 +12,16 @@ import dagster as dg
 from pydantic import Field
 
 from ..constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH, IDENTIFIER_PATTERN
-from ..ingest.settings import DEFAULT_WORKERS, MAX_AGE_DAYS, MAX_POST_READS, MAX_WORKERS, RefreshPolicy
+from ..ingest.settings import (
+    DEFAULT_WORKERS,
+    MAX_AGE_DAYS,
+    MAX_ARCHIVE_DAYS,
+    MAX_POST_READS,
+    MAX_WORKERS,
+    RefreshPolicy,
+)
 from ..ingest.source import SourceConfigError, load_source
+from ..warehouse.archive import DEFAULT_ARCHIVE_DAYS
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .names import SourceNameError, SourceNames, check_source_name
 from .partitions import SourceDays, first_day, snapshots_from
@@ -176,6 +184,14 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             f"Default: {DEFAULT_WORKERS}."
         ),
     ] = 16
+    archive_days: Annotated[
+        int,
+        Field(ge=0, le=MAX_ARCHIVE_DAYS),
+        dg.Resolver.default(
+            description="Days each raw answer of X is kept (zstd) under archive/<name>/ beside the warehouse, for "
+            "x-assets rebuild; 0 keeps none. Default: 90."
+        ),
+    ] = DEFAULT_ARCHIVE_DAYS
     follower_drop_warn: Annotated[
         float,
         Field(gt=0, lt=1),
@@ -230,6 +246,7 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             max_post_reads=self.max_post_reads,
             max_workers=self.max_workers,
             follower_drop_warn=self.follower_drop_warn,
+            archive_days=self.archive_days,
         )
         try:
             days = SourceDays(
