@@ -245,7 +245,8 @@ def _rebuild(table: str, first: str, last: str, schema: str, source_file: str) -
         print(f"x-assets: --from and --to are days as YYYY-MM-DD, got {first!r} and {last!r}", file=sys.stderr)
         return 2
     try:
-        check_source_name(schema, "--source")
+        if schema != SCHEMA:  # a named source's schema, checked as its name is (it becomes SQL)
+            check_source_name(schema, "--source")
         source = load_source(source_file, reserved_columns=BUILTIN_COLUMNS)
         warehouse = build_resources()["warehouse"]
         store = warehouse.store()  # type: ignore[attr-defined]

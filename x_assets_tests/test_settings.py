@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("X_LOOKBACK_DAYS", "9" * 30, "X_LOOKBACK_DAYS must be a whole number of days from 1 to 90"),
         ("X_DESTINATION", "parquet", "X_DESTINATION must be duckdb or iceberg, got 'parquet'"),
         ("X_EXECUTOR", "dask", "X_EXECUTOR must be in_process or celery, got 'dask'"),
-        ("X_ARCHIVE_DAYS", "-1", "X_ARCHIVE_DAYS must be a whole number of days from 0 to 3650, got '-1'"),
-        ("X_ARCHIVE_DAYS", "forever", "X_ARCHIVE_DAYS must be a whole number of days from 0 to 3650"),
+        ("X_ARCHIVE_DAYS", "-1", "X_ARCHIVE_DAYS must be a whole number of days from 0 to 3,650, got '-1'"),
+        ("X_ARCHIVE_DAYS", "forever", "X_ARCHIVE_DAYS must be a whole number of days from 0 to 3,650"),
     ],
 )
 def test_bad_settings_are_refused_at_load_with_a_sentence(
