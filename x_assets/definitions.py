@@ -24,6 +24,7 @@ from .constants import (
     ENV_DUCKDB_PATH,
     ENV_EXECUTOR,
     ENV_FOLLOWER_DROP_WARN,
+    ENV_LOOKBACK_DAYS,
     ENV_MAX_POST_READS,
     ENV_MAX_WORKERS,
     ENV_REFRESH_POLICY,
@@ -94,7 +95,14 @@ def settings_from_env() -> dict[str, Any]:
     workers = os.environ.get(ENV_MAX_WORKERS, "").strip()
     if workers:
         settings["max_workers"] = _whole(ENV_MAX_WORKERS, workers, 1, MAX_WORKERS, "a whole number of workers")
-    lookback_days()  # read at each tick, checked now: a bad value fails the load, not the 01:00 tick
+    lookback = lookback_days()  # read at each tick, checked now: a bad value fails the load, not the 01:00 tick
+    oldest = max(settings.get("refresh_ages") or [1, 3, 7])
+    if settings.get("refresh_policy") == "ages" and oldest > lookback:
+        # a post is re-read by a run whose window holds its day: the lookback run's reaches `lookback` days
+        raise SettingsError(
+            f"{ENV_REFRESH_POLICY} re-reads posts when they are {oldest} days old, but the lookback run reads "
+            f"only the last {lookback} days: set {ENV_LOOKBACK_DAYS} to {oldest} or more"
+        )
     executor_from_env()
     return settings
 

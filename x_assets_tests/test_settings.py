@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("X_LOOKBACK_DAYS", "9" * 30, "X_LOOKBACK_DAYS must be a whole number of days from 1 to 90"),
         ("X_DESTINATION", "parquet", "X_DESTINATION must be duckdb or iceberg, got 'parquet'"),
         ("X_EXECUTOR", "dask", "X_EXECUTOR must be in_process or celery, got 'dask'"),
+        ("X_REFRESH_POLICY", "ages:1,3,8", "X_REFRESH_POLICY re-reads posts when they are 8 days old, but the"),
         ("X_ARCHIVE_DAYS", "-1", "X_ARCHIVE_DAYS must be a whole number of days from 0 to 3,650, got '-1'"),
         ("X_ARCHIVE_DAYS", "forever", "X_ARCHIVE_DAYS must be a whole number of days from 0 to 3,650"),
     ],
