@@ -206,33 +206,15 @@ def run_million_memory() -> dict[str, Any]:
 
     import duckdb
     import polars as pl
+    from archive import pages_of_world  # benchmarks/archive.py: the same pages, made the same way
 
-    from x_assets.emulator import World, WorldSpec
-    from x_assets.emulator.api import Request, user_timeline
-    from x_assets.emulator.auth import Credential
     from x_assets.ingest.staging import Stager
     from x_assets.ingest.transform import AccountPosts
     from x_assets.warehouse.store import Slice, ensure_table, transaction, write_rows
     from x_assets.warehouse.tables import TWEET_INSIGHTS_TABLE
     from x_assets.x_api.payloads import parse_page, posts_of
-    from x_assets.x_api.reads import EXPANSIONS, TWEET_FIELDS
 
-    world = World(WorldSpec(seed=1, accounts=400, days=250, tweets_per_day=10, special_accounts=False))
-    credential = Credential("bench", "bearer", bearer_token="x")
-    pages: list[tuple[str, list[bytes]]] = []
-    for account in (a for a in world.accounts.values() if a.listed):
-        token, raw = None, []
-        while True:
-            params = {"max_results": "100", "tweet.fields": ",".join(TWEET_FIELDS), "expansions": ",".join(EXPANSIONS)}
-            if token:
-                params["pagination_token"] = token
-            body = user_timeline(Request(world, params, credential), str(account.id)).body
-            raw.append(json.dumps(body, ensure_ascii=False).encode())
-            token = body.get("meta", {}).get("next_token")
-            if not token:
-                break
-        pages.append((str(account.id), raw))
-    del world
+    pages = pages_of_world(400)
     posts = 0
     with tempfile.TemporaryDirectory() as tmp:
         conn = duckdb.connect(str(Path(tmp) / "w.duckdb"))

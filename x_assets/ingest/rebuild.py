@@ -248,14 +248,7 @@ def _tweet_insights(
         pages.filter("replaces")
         .select("run_time", pl.col("owner").alias("account_id"), "first", "last")
         .unique()
-        .with_columns(
-            pl.date_ranges(
-                pl.max_horizontal(pl.col("first").str.to_date(), pl.lit(first)),
-                pl.min_horizontal(pl.col("last").str.to_date(), pl.lit(last)),
-            ).alias("day")
-        )
-        .explode("day")
-        .drop_nulls("day")
+        .pipe(_each_day, "day", first, last)
         .group_by("account_id", "day")
         .agg(pl.col("run_time").max().alias("cover_time"))
     )
@@ -302,6 +295,15 @@ def _tweet_insights(
     return rows, _ranges(covered.select("account_id", "day")), answers, posts_read
 
 
+def _each_day(frame: pl.DataFrame, name: str, first: dt.date, last: dt.date) -> pl.DataFrame:
+    """A row per day of each row's run window (first..last columns) within the days rebuilt."""
+    days = pl.date_ranges(
+        pl.max_horizontal(pl.col("first").str.to_date(), pl.lit(first)),
+        pl.min_horizontal(pl.col("last").str.to_date(), pl.lit(last)),
+    )
+    return frame.with_columns(days.alias(name)).explode(name).drop_nulls(name)
+
+
 def _ranges(days: pl.DataFrame) -> list[Slice]:
     """(account_id, day) pairs as slices of consecutive days: a year of one account is one slice."""
     if not days.height:
@@ -329,14 +331,7 @@ def _account_insights(
     answers = users.select("run", "seq").unique().height
     snapshots = (
         users.filter(pl.col("first").is_not_null())
-        .with_columns(
-            pl.date_ranges(
-                pl.max_horizontal(pl.col("first").str.to_date(), pl.lit(first)),
-                pl.min_horizontal(pl.col("last").str.to_date(), pl.lit(last)),
-            ).alias("date")
-        )
-        .explode("date")
-        .drop_nulls("date")
+        .pipe(_each_day, "date", first, last)
         .with_columns(
             # the snapshot nearest the day's end represents the day; of two as near, the later one
             (pl.col("fetched_at") - pl.col("date").cast(pl.Datetime("us", "UTC")).dt.offset_by("1d"))
