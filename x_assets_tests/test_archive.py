@@ -146,3 +146,16 @@ def test_rebuild_refuses_what_it_cannot_do(project: Project, capsys: pytest.Capt
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert cli(["rebuild", "tweet_insights", "--from", "2026-11-01", "--source", "x; DROP TABLE y"]) == 2
     assert "source name" in capsys.readouterr().err
+
+
+def test_an_archive_that_cannot_be_written_never_fails_the_run(project: Project) -> None:
+    project.write_source({"accounts": [{"username": "AcmeNews"}]})
+    blocked = Path(project.database).parent / "archive"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("a file where the archive's folder goes")  # every write into it fails
+    week = (START.date() - dt.timedelta(days=7), START.date() - dt.timedelta(days=1))  # the world's last week
+    result = project.materialize(["tweet_insights"], days=week)
+    assert result.success
+    assert project.query("SELECT count(*) FROM x.tweet_insights")[0][0] > 0
+    said = [r.user_message for r in project.instance.all_logs(result.run_id) if "raw archive" in r.user_message]
+    assert said and "stopped keeping answers" in said[0]

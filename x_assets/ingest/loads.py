@@ -548,7 +548,12 @@ def run_archive(
     try:
         yield archive
     finally:
-        archive.close(settings.archive_days, utc_today())
+        try:
+            archive.close(settings.archive_days, utc_today())
+        except OSError as exc:  # the archive is a copy: its trouble never fails the run
+            archive.error = archive.error or f"{type(exc).__name__}: {exc}"
+        if archive.error:
+            log.warning(f"the raw archive under {archive.root} stopped keeping answers ({archive.error})")
         if archive.answers:
             log.info(f"{archive.answers} answer(s) archived ({archive.bytes_in:,} bytes before compression)")
 

@@ -67,6 +67,7 @@ class RunArchive:
     answers: int = 0
     bytes_in: int = 0
     gone: set[str] = field(default_factory=set)  # posts X reported deleted: purged from the archive at close
+    error: str | None = None  # why keeping stopped (a full disk...): the run goes on, the archive is a copy
 
     def forget(self, ids: Iterable[str]) -> None:
         """Posts found deleted on X: close() removes them from every archived answer."""
@@ -90,8 +91,14 @@ class RunArchive:
         line = json.dumps(head, separators=(",", ":")).encode()[:-1] + b',"body":' + body + b"}\n"
         day = fetched_at.astimezone(dt.UTC).date()
         with self._lock:
-            writer = self._writer(day)
-            writer.write(line)
+            if not self.keep:  # stopped by an error in another thread
+                return
+            try:
+                self._writer(day).write(line)
+            except OSError as exc:
+                # The rows matter more than their copy: stop keeping, say why at the end, read on.
+                self.keep, self.error = False, f"{type(exc).__name__}: {exc}"
+                return
             self.answers += 1
             self.bytes_in += len(line)
 
@@ -208,14 +215,17 @@ def purge_posts(root: Path, ids: Iterable[str]) -> int:
         data = read_lines(path)
         if not any(n in data for n in needles):
             continue
-        lines = []
+        lines, rewritten = [], False
         for line in data.splitlines():
             if any(n in line for n in needles):
                 record = json.loads(line)
                 if _drop_posts(record.get("body"), wanted):
                     changed += 1
+                    rewritten = True
                     line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
             lines.append(line)
+        if not rewritten:  # the id was only named (a page's meta): no post to remove
+            continue
         temporary = path.with_name(path.name + PARTIAL)
         with open(temporary, "wb") as raw, _compressor().stream_writer(raw, closefd=False) as writer:
             writer.write(b"\n".join(lines) + b"\n")
