@@ -11,6 +11,7 @@ import os
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -23,6 +24,9 @@ from ..constants import (
     ENV_ICEBERG_WAREHOUSE,
     SCHEMA,
 )
+
+if TYPE_CHECKING:  # pyiceberg is imported only by who uses it
+    from .iceberg import IcebergStore
 
 
 class SourceReadError(Exception):
@@ -86,7 +90,7 @@ def open_source(
     X_ICEBERG_WAREHOUSE, else beside the DuckDB path, as the runs find them.
     """
     path = Path(database or os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH)
-    if (destination or os.environ.get(ENV_DESTINATION) or "duckdb").strip() == "iceberg":
+    if _on_iceberg(destination):
         return _open_iceberg(name, path)
     if not path.is_file():
         raise SourceReadError(
@@ -117,13 +121,25 @@ def open_source(
     return SourceTables(name, name, path, conn)
 
 
-def _open_iceberg(name: str, path: Path) -> SourceTables:
-    from .iceberg import iceberg_store, redacted
-    from .store import WarehouseError
+def _on_iceberg(destination: str | None) -> bool:
+    """The destination asked, else X_DESTINATION's, as the runs choose theirs."""
+    return (destination or os.environ.get(ENV_DESTINATION) or "duckdb").strip() == "iceberg"
 
-    store = iceberg_store(
+
+def _iceberg_store(path: Path, name: str) -> IcebergStore:
+    """A source's Iceberg tables where the runs find them: X_ICEBERG_*, else beside the DuckDB path."""
+    from .iceberg import iceberg_store
+
+    return iceberg_store(
         str(path), name, os.environ.get(ENV_ICEBERG_CATALOG_URI), os.environ.get(ENV_ICEBERG_WAREHOUSE)
     )
+
+
+def _open_iceberg(name: str, path: Path) -> SourceTables:
+    from .iceberg import redacted
+    from .store import WarehouseError
+
+    store = _iceberg_store(path, name)
     try:
         conn = store.reader()
     except WarehouseError as exc:
@@ -139,16 +155,13 @@ def open_warehouse(database: str | os.PathLike[str], destination: str | None = N
     read-only (an empty connection when there is none yet), or every namespace of the Iceberg
     catalog as views. Raises duckdb.Error when the file is locked by a run, WarehouseError when
     the catalog cannot be read."""
-    if (destination or os.environ.get(ENV_DESTINATION) or "duckdb").strip() != "iceberg":
+    if not _on_iceberg(destination):
         return duckdb.connect(str(database), read_only=True) if os.path.isfile(database) else duckdb.connect()
-    from .iceberg import iceberg_store
-
-    uri, lake = os.environ.get(ENV_ICEBERG_CATALOG_URI), os.environ.get(ENV_ICEBERG_WAREHOUSE)
-    catalog = iceberg_store(str(database), SCHEMA, uri, lake).catalog
+    catalog = _iceberg_store(Path(database), SCHEMA).catalog
     conn = duckdb.connect()
     try:
         for namespace, *_ in catalog.list_namespaces():
-            store = iceberg_store(str(database), namespace, uri, lake)
+            store = _iceberg_store(Path(database), namespace)
             store.attach(conn)
     except BaseException:
         conn.close()
