@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from ..log import Log
@@ -119,9 +120,9 @@ def rebuild(store: Store, source: SourceConfig, table: str, first: dt.date, last
     extra = source.default_schema
     rows = with_default_schema(rows, extra)
 
-    def body(conn: object) -> int:
-        ensure_table(conn, target, extra)  # type: ignore[arg-type]
-        return write_rows(conn, target, rows, (first, last), slices, key, (), result.rows_per_day)  # type: ignore[arg-type]
+    def body(conn: duckdb.DuckDBPyConnection) -> int:
+        ensure_table(conn, target, extra)
+        return write_rows(conn, target, rows, (first, last), slices, key, (), result.rows_per_day)
 
     result.rows = store.write(log, [Scope(target, Scope.days_from(first, last))], body)
     log.info(
