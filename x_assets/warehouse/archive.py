@@ -32,6 +32,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import requests
 import zstandard
 
+from ..clock import utc_now
+
 ARCHIVE_FOLDER = "archive"
 SUFFIX = ".ndjson.zst"
 PARTIAL = ".part"  # a stream still being written, or left by a killed run: never read back
@@ -106,7 +108,7 @@ class RunArchive:
         if day not in self._streams:
             folder = self.root / self.asset / day.isoformat()
             folder.mkdir(parents=True, exist_ok=True)
-            stamp = dt.datetime.now(dt.UTC).strftime("%H%M%S")
+            stamp = utc_now().strftime("%H%M%S")  # the project's one clock, as the fetch times
             path = folder / f"{stamp}-{self.run}{SUFFIX}"
             raw = open(path.with_name(path.name + PARTIAL), "wb")  # noqa: SIM115 (closed in close())
             self._streams[day] = (path, raw, _compressor().stream_writer(raw, closefd=False))
