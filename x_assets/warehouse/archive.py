@@ -7,9 +7,10 @@ stream per run, asset and day; each line is one answer:
     {"kind":"timeline","path":"/2/users/12/tweets","query":"max_results=100&...","fetched_at":"...",
      "run":"...","first":"2026-11-25","last":"2026-12-01","body":<X's JSON as it came>}
 
+The kinds: timeline, by_ids, private, users, mentions, search, probe (x_api/reads.py names them).
 The body is embedded as it came (X's JSON is one line; a raw newline can only be whitespace between
-tokens, so it is replaced by a space): no re-encoding when a page is kept, and one polars
-read_ndjson parses a whole file when it is read back. Credentials travel in headers, never in the
+tokens, so it is replaced by a space): no re-encoding when a page is kept, and a rebuild cuts the
+body out of its line (split_line) for polars to parse. Credentials travel in headers, never in the
 request line, and only the path and query are kept; a query parameter named like an OAuth one is
 dropped all the same.
 """
@@ -33,6 +34,7 @@ import requests
 import zstandard
 
 from ..clock import utc_now
+from ..x_api.payloads import TWITTER_EPOCH_MS
 
 ARCHIVE_FOLDER = "archive"
 SUFFIX = ".ndjson.zst"
@@ -42,7 +44,6 @@ DEFAULT_ARCHIVE_DAYS = 90
 # one stream keeps about 70 bytes of a post's 740 (benchmarks/archive.py) at about 300 MB/s on one
 # core. Long-distance matching saves a fifth more at less than half the speed: not worth it in a run.
 LEVEL = 1
-KINDS = ("timeline", "by_ids", "private", "users", "mentions", "search", "probe")
 _SECRET_PARAM = re.compile(r"^(oauth_|access_token|bearer|consumer_)", re.IGNORECASE)
 
 
@@ -159,7 +160,7 @@ def _is_day(name: str) -> bool:
 
 def read_lines(path: Path) -> bytes:
     """A file's answers, decompressed: NDJSON. (decompressobj: about 1.7 times the speed of a stream
-    reader; a file holds several frames when a purge or a resumed run appended one.)"""
+    reader; it stops at the end of a frame, and closing a stream after its last flush may add one.)"""
     data = path.read_bytes()
     out = []
     while data:
@@ -207,13 +208,19 @@ def prune(root: Path, keep_days: int, today: dt.date) -> list[Path]:
 
 def purge_posts(root: Path, ids: Iterable[str]) -> int:
     """Remove posts deleted on X from every archived answer (X's terms: a deleted post is not kept).
-    Returns how many answers changed. A file is rewritten beside itself, then swapped in."""
+    Returns how many answers changed. A file is rewritten beside itself, then swapped in.
+
+    Only fetch days from the oldest post's creation day on are read: no earlier answer can hold it
+    (a post id is a snowflake that tells its UTC day), so a run that finds yesterday's post gone
+    reads days, not the whole retention."""
     wanted = {str(i) for i in ids}
     if not wanted or not root.is_dir():
         return 0
     needles = [i.encode() for i in wanted]
+    since = _created_day(wanted)
+    files = [f for asset in sorted(root.iterdir()) for f in archive_files(root, asset.name, since)]
     changed = 0
-    for path in sorted(root.glob(f"*/*/*{SUFFIX}")):
+    for path in files:
         data = read_lines(path)
         if not any(n in data for n in needles):
             continue
@@ -233,6 +240,14 @@ def purge_posts(root: Path, ids: Iterable[str]) -> int:
             writer.write(b"\n".join(lines) + b"\n")
         os.replace(temporary, path)
     return changed
+
+
+def _created_day(ids: set[str]) -> dt.date | None:
+    """The UTC creation day of the oldest of these posts, from their snowflake ids (None: not all are)."""
+    if not all(i.isdigit() for i in ids):
+        return None
+    ms = (min(int(i) for i in ids) >> 22) + TWITTER_EPOCH_MS
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).date()
 
 
 def _drop_posts(body: Any, ids: set[str]) -> bool:
