@@ -96,7 +96,7 @@ def settings_from_env() -> dict[str, Any]:
     if workers:
         settings["max_workers"] = _whole(ENV_MAX_WORKERS, workers, 1, MAX_WORKERS, "a whole number of workers")
     lookback = lookback_days()  # read at each tick, checked now: a bad value fails the load, not the 01:00 tick
-    oldest = max(settings.get("refresh_ages") or [1, 3, 7])
+    oldest = max(settings.get("refresh_ages") or XResource.model_fields["refresh_ages"].default)
     if settings.get("refresh_policy") == "ages" and oldest > lookback:
         # a post is re-read by a run whose window holds its day: the lookback run's reaches `lookback` days
         raise SettingsError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..warehouse.archive import DEFAULT_ARCHIVE_DAYS
 from ..x_api.calls import CallPolicy
 
 # Bounds of the settings, declared once: the XResource's and the component's fields enforce them,
@@ -17,6 +16,7 @@ DEFAULT_WORKERS = 64
 MAX_AGE_DAYS = 365
 MAX_POST_READS = 10**9
 MAX_ARCHIVE_DAYS = 3650
+DEFAULT_ARCHIVE_DAYS = 90  # raw answers kept for rebuilds (warehouse/archive.py)
 RefreshPolicy = Literal["window", "ages"]
 
 

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from ..constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH, IDENTIFIER_PATTERN
 from ..ingest.settings import (
+    DEFAULT_ARCHIVE_DAYS,
     DEFAULT_WORKERS,
     MAX_AGE_DAYS,
     MAX_ARCHIVE_DAYS,
@@ -21,7 +22,6 @@ from ..ingest.settings import (
     RefreshPolicy,
 )
 from ..ingest.source import SourceConfigError, load_source
-from ..warehouse.archive import DEFAULT_ARCHIVE_DAYS
 from ..warehouse.tables import BUILTIN_COLUMNS
 from .names import SourceNameError, SourceNames, check_source_name
 from .partitions import SourceDays, first_day, snapshots_from

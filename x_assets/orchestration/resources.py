@@ -30,6 +30,7 @@ from ..constants import (
 )
 from ..ingest.session import XSession, open_session
 from ..ingest.settings import (
+    DEFAULT_ARCHIVE_DAYS,
     DEFAULT_WORKERS,
     MAX_AGE_DAYS,
     MAX_ARCHIVE_DAYS,
@@ -39,7 +40,6 @@ from ..ingest.settings import (
     RunSettings,
 )
 from ..ingest.source import SourceConfigError
-from ..warehouse.archive import DEFAULT_ARCHIVE_DAYS
 from ..warehouse.store import Store
 from ..x_api.calls import CallPolicy
 from .dead_runs import on_run_start

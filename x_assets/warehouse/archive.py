@@ -39,7 +39,6 @@ from ..x_api.payloads import TWITTER_EPOCH_MS
 ARCHIVE_FOLDER = "archive"
 SUFFIX = ".ndjson.zst"
 PARTIAL = ".part"  # a stream still being written, or left by a killed run: never read back
-DEFAULT_ARCHIVE_DAYS = 90
 # zstd level 1, one stream per file: a run's pages share their field names, handles and links, so
 # one stream keeps about 70 bytes of a post's 740 (benchmarks/archive.py) at about 300 MB/s on one
 # core. Long-distance matching saves a fifth more at less than half the speed: not worth it in a run.
