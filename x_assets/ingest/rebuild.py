@@ -183,11 +183,14 @@ def _users(lines: list[bytes]) -> pl.DataFrame:
     records = _records(lines, _USERS_BODY)
     return (
         records.select("run", "fetched_at", "first", "last", "seq", pl.col("body").struct.field("data").alias("u"))
-        .explode("u")
-        .drop_nulls("u")
-        .unnest("u")
+        .pipe(_each_item, "u")
         .rename({"id": "account_id"})
     )
+
+
+def _each_item(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """A row per item of a list-of-structs column (a body's data, includes), its fields as columns."""
+    return frame.explode(column).drop_nulls(column).unnest(column)
 
 
 def _run_times(*frames: pl.DataFrame) -> pl.DataFrame:
@@ -209,7 +212,7 @@ def _tweet_insights(
         ]
     ).with_row_index("page")
     users = _users(kinds["users"])
-    answers = pages.height + users.height
+    answers = sum(len(lines) for lines in kinds.values())
     runs = _run_times(pages, users)
     owner = pl.col("path").str.extract(r"^/2/users/(\d+)/tweets$")
     pages = pages.join(runs, on="run", how="left").with_columns(
@@ -235,9 +238,7 @@ def _tweet_insights(
             "fetched_at",
             pl.col("body").struct.field("data").alias("post"),
         )
-        .explode("post")
-        .drop_nulls("post")
-        .unnest("post")
+        .pipe(_each_item, "post")
         .with_columns(pl.coalesce("owner", "author_id").alias("account_id"))
     )
     posts_read = posts.height
@@ -273,16 +274,12 @@ def _tweet_insights(
             pl.col("page_account").alias("account_id"),
             pl.col("body").struct.field("includes").struct.field("tweets").alias("t"),
         )
-        .explode("t")
-        .drop_nulls("t")
-        .unnest("t")
+        .pipe(_each_item, "t")
     )
     private_records = _records(kinds["private"], _PRIVATE_BODY)
     private = (
         private_records.select("run", "fetched_at", pl.col("body").struct.field("data").alias("p"))
-        .explode("p")
-        .drop_nulls("p")
-        .unnest("p")
+        .pipe(_each_item, "p")
         .sort("fetched_at")
         .unique(["run", "id"], keep="last")
         .select(
@@ -291,7 +288,6 @@ def _tweet_insights(
             *(pl.col(group).struct.field(key).alias(name) for name, (group, key) in PRIVATE_METRIC_COLUMNS.items()),
         )
     )
-    answers += private_records.height
     rows = tweet_rows(posts, included, private, by=("account_id", "run"), private_keys=("run", "tweet_id"))
     return rows, _ranges(covered.select("account_id", "day")), answers, posts_read
 
@@ -326,10 +322,10 @@ def _ranges(days: pl.DataFrame) -> list[Slice]:
 def _account_insights(
     files: list[Path], source: SourceConfig, first: dt.date, last: dt.date
 ) -> tuple[pl.DataFrame, list[Slice], int]:
-    users = _users(lines_of(files, ("users",))["users"])
+    lines = lines_of(files, ("users",))["users"]
+    users = _users(lines)
     if not users.height:
-        return ACCOUNT_INSIGHTS_TABLE.empty_frame(), [], 0
-    answers = users.select("run", "seq").unique().height
+        return ACCOUNT_INSIGHTS_TABLE.empty_frame(), [], len(lines)
     snapshots = (
         users.filter(pl.col("first").is_not_null())
         .pipe(_each_day, "date", first, last)
@@ -348,4 +344,4 @@ def _account_insights(
         _account_names(source).alias("account_name"), *(metric(m).alias(m) for m in _USER_METRICS)
     )
     frame = frame.select(ACCOUNT_INSIGHTS_TABLE.column_names).cast(ACCOUNT_INSIGHTS_TABLE.polars_schema())
-    return frame, _ranges(frame.select("account_id", pl.col("date").alias("day"))), answers
+    return frame, _ranges(frame.select("account_id", pl.col("date").alias("day"))), len(lines)
