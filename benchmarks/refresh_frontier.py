@@ -2,7 +2,7 @@
 in the season simulation against the emulator's truth.
 
     .venv/bin/python benchmarks/refresh_frontier.py      # window, ages:1,3,7, ages:2,7, ages:7
-    .venv/bin/python benchmarks/refresh_frontier.py --days 24 ages:2,7
+    .venv/bin/python benchmarks/refresh_frontier.py --days 24 ages:2,7 adaptive adaptive:2,7@0.05
 
 Each policy lives the same season (same seed, no faults): each morning the daily schedule's
 snapshot and the lookback schedule's tweet_insights run, as users run them. After each morning's
@@ -125,7 +125,8 @@ def _error(stored: int | None, truth: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("policies", nargs="*", default=["window", "ages:1,3,7", "ages:2,7", "ages:7"])
+    policies = ["window", "ages:1,3,7", "ages:2,7", "ages:7", "adaptive", "adaptive:2,7", "adaptive:2,4,7"]
+    parser.add_argument("policies", nargs="*", default=policies)
     parser.add_argument("--days", type=int, default=24)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a child: one policy
@@ -141,18 +142,19 @@ def main() -> None:
         f"commit {commit.stdout.strip()}; a {args.days}-day season, seed {args.seed}, no faults"
     )
     print(
-        f"{'policy':<12} {'posts':>6} {'billed reads/post':>18} {'own reads/post':>15} {'day-7 within 5%':>16} "
+        f"{'policy':<20} {'posts':>6} {'billed reads/post':>18} {'own reads/post':>15} {'day-7 within 5%':>16} "
         f"{'day-7 p95 error':>16} {'week mean error':>16}"
     )
     from x_assets.season import season_first_day
 
     env = {**os.environ, "X_FIRST_DAY": season_first_day(args.days)}  # before x_assets builds its partitions
     for policy in args.policies:
+        name, _, tolerance = policy.partition("@")  # adaptive:2,7@0.05: X_REFRESH_TOLERANCE 0.05
         out = subprocess.run(
-            [sys.executable, __file__, policy, "--days", str(args.days), "--seed", str(args.seed), "--one"],
+            [sys.executable, __file__, name, "--days", str(args.days), "--seed", str(args.seed), "--one"],
             capture_output=True,
             text=True,
-            env=env,
+            env={**env, "X_REFRESH_TOLERANCE": tolerance} if tolerance else env,
             check=False,
         )
         lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -161,7 +163,7 @@ def main() -> None:
             continue
         r = json.loads(lines[-1])
         print(
-            f"{policy:<12} {r['posts']:>6} {r['reads_per_post']:>18} {r['own_reads_per_post']:>15} "
+            f"{policy:<20} {r['posts']:>6} {r['reads_per_post']:>18} {r['own_reads_per_post']:>15} "
             f"{r['day7_within_5pct']:>16.1%} "
             f"{r['day7_error_p95']:>16.1%} {r['week_error_mean']:>16.1%}"
         )

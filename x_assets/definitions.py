@@ -28,8 +28,10 @@ from .constants import (
     ENV_MAX_POST_READS,
     ENV_MAX_WORKERS,
     ENV_REFRESH_POLICY,
+    ENV_REFRESH_TOLERANCE,
     ENV_SOURCE_FILE,
 )
+from .ingest.settings import INCREMENTAL_POLICIES
 from .orchestration.names import DEFAULT_SOURCE
 from .orchestration.resources import (
     MAX_AGE_DAYS,
@@ -59,6 +61,16 @@ def _whole(env: str, raw: str, low: int, high: int, what: str) -> int:
     return int(raw)
 
 
+def _share(env: str, raw: str) -> float:
+    try:
+        share = float(raw)
+    except ValueError:
+        share = -1.0
+    if not 0 < share < 1:
+        raise SettingsError(f"{env} must be a share between 0 and 1 (0.05 = 5%), got {raw[:40]!r}")
+    return share
+
+
 def settings_from_env() -> dict[str, Any]:
     """Optional tuning from the environment, checked when the definitions load; a bad value is
     refused with a sentence naming the variable (dagster definitions validate reports it)."""
@@ -66,8 +78,11 @@ def settings_from_env() -> dict[str, Any]:
     policy = os.environ.get(ENV_REFRESH_POLICY, "").strip()
     if policy:
         name, _, ages = policy.partition(":")
-        if name not in ("window", "ages"):
-            raise SettingsError(f"{ENV_REFRESH_POLICY} must be 'window', 'ages' or 'ages:1,3,7', got {policy[:40]!r}")
+        if name not in ("window", "ages", "adaptive") or (ages and name == "window"):
+            raise SettingsError(
+                f"{ENV_REFRESH_POLICY} must be 'window', 'ages', 'ages:1,3,7', 'adaptive' or 'adaptive:2,7', "
+                f"got {policy[:40]!r}"
+            )
         settings["refresh_policy"] = name
         if ages:
             settings["refresh_ages"] = sorted(
@@ -76,16 +91,10 @@ def settings_from_env() -> dict[str, Any]:
                     for a in ages.split(",")
                 }
             )
-    drop = os.environ.get(ENV_FOLLOWER_DROP_WARN, "").strip()
-    if drop:
-        try:
-            settings["follower_drop_warn"] = float(drop)
-        except ValueError:
-            settings["follower_drop_warn"] = -1.0
-        if not 0 < settings["follower_drop_warn"] < 1:
-            raise SettingsError(
-                f"{ENV_FOLLOWER_DROP_WARN} must be a share between 0 and 1 (0.05 = 5%), got {drop[:40]!r}"
-            )
+    for env, key in ((ENV_FOLLOWER_DROP_WARN, "follower_drop_warn"), (ENV_REFRESH_TOLERANCE, "refresh_tolerance")):
+        raw = os.environ.get(env, "").strip()
+        if raw:
+            settings[key] = _share(env, raw)
     reads = os.environ.get(ENV_MAX_POST_READS, "").strip()
     if reads:
         settings["max_post_reads"] = _whole(ENV_MAX_POST_READS, reads, 1, MAX_POST_READS, "a whole number of reads")
@@ -97,7 +106,7 @@ def settings_from_env() -> dict[str, Any]:
         settings["max_workers"] = _whole(ENV_MAX_WORKERS, workers, 1, MAX_WORKERS, "a whole number of workers")
     lookback = lookback_days()  # read at each tick, checked now: a bad value fails the load, not the 01:00 tick
     oldest = max(settings.get("refresh_ages") or XResource.model_fields["refresh_ages"].default)
-    if settings.get("refresh_policy") == "ages" and oldest > lookback:
+    if settings.get("refresh_policy") in INCREMENTAL_POLICIES and oldest > lookback:
         # a post is re-read by a run whose window holds its day: the lookback run's reaches `lookback` days
         raise SettingsError(
             f"{ENV_REFRESH_POLICY} re-reads posts when they are {oldest} days old, but the lookback run reads "

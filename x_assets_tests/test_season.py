@@ -40,7 +40,7 @@ def season(*args: str) -> dict:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("policy", ["window", "ages:1,3,7"])
+@pytest.mark.parametrize("policy", ["window", "ages:1,3,7", "adaptive"])
 def test_two_weeks_of_daily_runs_end_equal_to_the_truth(policy: str) -> None:
     figures = season("--days", "14", "--policy", policy)
     assert figures["problems"] == 0

@@ -28,7 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
         ("X_REFRESH_POLICY", "ages:0", "X_REFRESH_POLICY must be a list of ages in days from 1 to 365, got '0'"),
         ("X_REFRESH_POLICY", "ages:99999999999999999999", "X_REFRESH_POLICY must be a list of ages in days"),
         ("X_REFRESH_POLICY", "ages:1,x", "got 'x'"),
-        ("X_REFRESH_POLICY", "sometimes", "X_REFRESH_POLICY must be 'window', 'ages' or 'ages:1,3,7'"),
+        ("X_REFRESH_POLICY", "sometimes", "X_REFRESH_POLICY must be 'window', 'ages', 'ages:1,3,7', 'adaptive'"),
+        ("X_REFRESH_POLICY", "window:3", "X_REFRESH_POLICY must be 'window', 'ages', 'ages:1,3,7', 'adaptive'"),
+        ("X_REFRESH_POLICY", "adaptive:2,9", "X_REFRESH_POLICY re-reads posts when they are 9 days old, but the"),
+        ("X_REFRESH_TOLERANCE", "5", "X_REFRESH_TOLERANCE must be a share between 0 and 1 (0.05 = 5%), got '5'"),
+        ("X_REFRESH_TOLERANCE", "0", "X_REFRESH_TOLERANCE must be a share between 0 and 1"),
         ("X_MAX_POST_READS", "-5", "X_MAX_POST_READS must be a whole number of reads from 1 to"),
         ("X_FOLLOWER_DROP_WARN", "5", "X_FOLLOWER_DROP_WARN must be a share between 0 and 1"),
         ("X_LOOKBACK_DAYS", "-1", "X_LOOKBACK_DAYS must be a whole number of days from 1 to 90, got '-1'"),
@@ -68,6 +72,11 @@ def test_good_settings_load(project: Project) -> None:
         project.monkeypatch.setenv(variable, value)
     x = project.resources()["x"]
     assert (x.max_workers, x.refresh_policy, x.refresh_ages) == (200, "ages", [1, 3, 7])
+    project.monkeypatch.setenv("X_REFRESH_POLICY", "adaptive:7,2")
+    project.monkeypatch.setenv("X_REFRESH_TOLERANCE", "0.05")
+    x = project.resources()["x"]
+    assert (x.refresh_policy, x.refresh_ages, x.refresh_tolerance) == ("adaptive", [2, 7], 0.05)
+    assert x.settings().refresh_tolerance == 0.05
     assert issubclass(SettingsError, ValueError)
 
 

@@ -15,7 +15,11 @@ from collections.abc import Callable
 
 from .world import CAPPED, DAY_MS, SUSPENDED, Tweet, World, _pick_kind, _poisson_like
 
-HALF_LIFE_DAYS = 1.2  # engagement per day halves about every 1.2 days of a post's age
+# Engagement per day halves every "half-life" days of a post's age, and posts differ in it: most
+# fade within a day or two, a few keep moving for a week (lognormal around the median, so a refresh
+# policy that watches whether a post still moves has something to find).
+HALF_LIFE_DAYS = 0.6  # the median post's
+HALF_LIFE_SPREAD = 0.8  # sigma of its logarithm: 1 post in 20 lives over 2.2 days, 1 in 100 over 3.9
 
 
 class Season:
@@ -26,6 +30,8 @@ class Season:
         self.rng = random.Random(seed)
         self.tweets_per_day = tweets_per_day
         self.appeal: dict[int, float] = {}  # post id -> its likes on its first day, the curve's scale
+        self.half_life: dict[int, float] = {}  # post id -> days over which its engagement per day halves
+        self.life_rng = random.Random(seed * 17 + 3)  # its own, so the draws above stay as they were
         self.mention_rng = random.Random(seed * 31 + 5)  # its own: the posts above stay as they were
 
     def live_day(self, day_start_ms: int) -> list[Tweet]:
@@ -79,9 +85,10 @@ class Season:
             if tweet.id not in self.appeal:  # first-day likes: about one per 150 followers, spread wide
                 followers = accounts[tweet.author_id].followers_count
                 self.appeal[tweet.id] = rng.lognormvariate(0.0, 0.8) * max(1.0, followers / 150)
+                self.half_life[tweet.id] = HALF_LIFE_DAYS * self.life_rng.lognormvariate(0.0, HALF_LIFE_SPREAD)
             appeal = self.appeal[tweet.id]
             age_days = (day_end_ms - tweet.created_ms) / DAY_MS  # at the end of the day lived
-            share = math.exp(-math.log(2) * max(0.0, age_days - 1) / HALF_LIFE_DAYS)
+            share = math.exp(-math.log(2) * max(0.0, age_days - 1) / self.half_life[tweet.id])
             if share < 0.002:
                 continue
             likes = _around(rng, appeal * share)

@@ -64,8 +64,9 @@ from .harvest import (
     refresh_posts,
     resolve_accounts,
 )
+from .refresh import Read, still_moving
 from .session import DEFAULT_SCOPE, XSession
-from .settings import RunSettings
+from .settings import INCREMENTAL_POLICIES, RunSettings
 from .source import AccountSpec, SourceConfigError, refuse_twins
 from .staging import Stager, staging_folder
 from .transform import accounts_frame
@@ -650,13 +651,13 @@ class StoredPosts:
 
 
 def _stored_posts(
-    store: Store, log: Log, ids: list[str], first: dt.date, last: dt.date, today: dt.date, ages: list[int]
+    store: Store, log: Log, ids: list[str], first: dt.date, last: dt.date, now: dt.datetime, settings: RunSettings
 ) -> StoredPosts:
     """since_id may skip only what is stored: a day without an 'ok' status (failed, incomplete, never
     loaded) must be read again from its start, however many newer posts are stored after it."""
     posts, statuses = store.table(TWEET_INSIGHTS_TABLE), store.table(ACCOUNT_STATUS_TABLE)
     table = posts.qualified
-    due_days = [today - dt.timedelta(days=a) for a in ages]
+    due_days = [now.date() - dt.timedelta(days=a) for a in settings.refresh_ages]
     with store.connect(log) as conn:
         ensure_table(conn, posts, {})
         ensure_table(conn, statuses, {})
@@ -672,13 +673,64 @@ def _stored_posts(
             "AND s.date = d.day AND s.endpoint = ? AND s.status = ?) GROUP BY 1",
             [ids, first, last, TWEET_INSIGHTS, OK],
         ).fetchall()
-        due = conn.execute(
-            f"SELECT account_id, list(tweet_id ORDER BY tweet_id) FROM {table} "
-            "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date BETWEEN ? AND ? "
-            "AND created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1",
-            [ids, first, last, due_days],
-        ).fetchall()
-    return StoredPosts(newest=dict(newest), unread_from=dict(unread), due={a: list(t) for a, t in due})
+        if settings.refresh_policy == "adaptive":
+            due = _still_moving(conn, store, ids, first, last, due_days, now, settings.refresh_tolerance)
+        else:
+            due = {
+                a: list(t)
+                for a, t in conn.execute(
+                    f"SELECT account_id, list(tweet_id ORDER BY tweet_id) FROM {table} "
+                    "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date BETWEEN ? AND ? "
+                    "AND created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1",
+                    [ids, first, last, due_days],
+                ).fetchall()
+            }
+    return StoredPosts(newest=dict(newest), unread_from=dict(unread), due=due)
+
+
+def _still_moving(
+    conn: duckdb.DuckDBPyConnection,
+    store: Store,
+    ids: list[str],
+    first: dt.date,
+    last: dt.date,
+    due_days: list[dt.date],
+    now: dt.datetime,
+    tolerance: float,
+) -> dict[str, list[str]]:
+    """The 'adaptive' policy: of the posts at a refresh age, those whose engagement is predicted to
+    have moved since their last read (ingest/refresh.py), from their reads in tweet_metrics_history
+    (one a UTC day) and the stored row's own. A post read today already is not read again."""
+    history = store.table(TWEET_METRICS_HISTORY_TABLE)
+    ensure_table(conn, history, {})
+    engagement = (
+        "coalesce(like_count, 0) + coalesce(own_retweet_count, 0) + coalesce(reply_count, 0) + coalesce(quote_count, 0)"
+    )
+    rows = conn.execute(
+        f"WITH p AS (SELECT tweet_id, account_id, created_at FROM {store.table(TWEET_INSIGHTS_TABLE).qualified} "
+        "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date BETWEEN ? AND ? "
+        "AND created_date IN (SELECT unnest(?::DATE[]))), "
+        f"r AS (SELECT tweet_id, fetched_at, {engagement} AS e FROM {history.qualified} "
+        "WHERE tweet_id IN (SELECT tweet_id FROM p) "
+        f"UNION ALL SELECT tweet_id, fetched_at, {engagement} FROM {store.table(TWEET_INSIGHTS_TABLE).qualified} "
+        "WHERE tweet_id IN (SELECT tweet_id FROM p)), "
+        # the last read of each UTC day: X bills a post once a day, and the history keeps one a day
+        "d AS (SELECT tweet_id, arg_max(fetched_at, fetched_at) AS at, arg_max(e, fetched_at) AS e "
+        "FROM r GROUP BY tweet_id, (fetched_at AT TIME ZONE 'UTC')::DATE) "
+        "SELECT p.account_id, p.tweet_id, epoch(p.created_at), "
+        "list(epoch(d.at) ORDER BY d.at), list(d.e ORDER BY d.at) "
+        "FROM p JOIN d USING (tweet_id) GROUP BY ALL ORDER BY p.tweet_id",
+        [ids, first, last, due_days],
+    ).fetchall()
+    now_s, today = now.timestamp(), now.date()
+    due: dict[str, list[str]] = {}
+    for account_id, tweet_id, created_s, fetched, engagements in rows:
+        if dt.datetime.fromtimestamp(fetched[-1], tz=dt.UTC).date() == today:
+            continue
+        reads = [Read((f - created_s) / 86_400, e) for f, e in zip(fetched, engagements, strict=True)]
+        if still_moving(reads, (now_s - created_s) / 86_400, tolerance):
+            due.setdefault(account_id, []).append(tweet_id)
+    return due
 
 
 def load_tweet_insights(
@@ -711,18 +763,20 @@ def _load_tweet_insights(
     only: Sequence[str] | None,
     recorder: RunArchive,
 ) -> LoadResult:
+    # checked before any request is made
+    if settings.refresh_policy == "adaptive" and TWEET_METRICS_HISTORY not in session.source.endpoints:
+        raise SourceConfigError(
+            f"refresh policy 'adaptive' decides from each post's past reads, kept in {TWEET_METRICS_HISTORY}: "
+            f"add {TWEET_METRICS_HISTORY} to the endpoints of {session.source.path}, or choose 'ages'"
+        )
     caller = new_caller(settings, log, recorder)
     states, first_resolutions = open_accounts(session, store, log, only, caller)
     now = utc_now()
     budget = ReadBudget(settings.max_post_reads)
     readable = [s for s in states if s.account_id is not None and s.status in (OK, PROTECTED)]
-    by_ages = settings.refresh_policy == "ages"
+    by_ages = settings.refresh_policy in INCREMENTAL_POLICIES
     ids = [s.account_id or "" for s in readable]
-    stored = (
-        _stored_posts(store, log, ids, first, last, now.date(), settings.refresh_ages)
-        if by_ages
-        else StoredPosts({}, {}, {})
-    )
+    stored = _stored_posts(store, log, ids, first, last, now, settings) if by_ages else StoredPosts({}, {}, {})
 
     def read_one(state: AccountState) -> list[PostsOutcome]:
         client = session.client_for(state.spec)

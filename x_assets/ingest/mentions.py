@@ -49,7 +49,7 @@ from .loads import (
     write_once,
 )
 from .session import DEFAULT_SCOPE, XSession
-from .settings import RunSettings
+from .settings import INCREMENTAL_POLICIES, RunSettings
 from .transform import others_posts_frame
 
 MENTIONS_HORIZON = 800
@@ -226,7 +226,7 @@ def _load(
     for state in readable:
         state.status, state.detail = OK, ""
     ids = [s.account_id or "" for s in readable]
-    by_ages = settings.refresh_policy == "ages"
+    by_ages = settings.refresh_policy in INCREMENTAL_POLICIES  # no history of mentions: adaptive as ages
     stored = (
         _stored_mentions(store, log, ids, first, last, today, settings.refresh_ages)
         if by_ages

@@ -36,7 +36,7 @@ from .loads import (
     run_archive,
 )
 from .session import DEFAULT_SCOPE, XSession
-from .settings import RunSettings
+from .settings import INCREMENTAL_POLICIES, RunSettings
 from .source import QuerySpec
 from .transform import others_posts_frame
 
@@ -188,7 +188,7 @@ def _load(
     now = utc_now()
     budget = ReadBudget(settings.max_post_reads)
     names = [q.name for q in queries]
-    newest = _stored_newest(store, log, names, first, last) if settings.refresh_policy == "ages" else {}
+    newest = _stored_newest(store, log, names, first, last) if settings.refresh_policy in INCREMENTAL_POLICIES else {}
 
     def read_one(query: QuerySpec) -> QueryOutcome:
         try:

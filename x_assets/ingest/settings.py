@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..x_api.calls import CallPolicy
+from .refresh import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE  # re-exported with the other defaults
 
 # Bounds of the settings, declared once: the XResource's and the component's fields enforce them,
 # and the environment parsing (definitions.settings_from_env) quotes them in its messages.
@@ -17,7 +18,8 @@ MAX_AGE_DAYS = 365
 MAX_POST_READS = 10**9
 MAX_ARCHIVE_DAYS = 3650
 DEFAULT_ARCHIVE_DAYS = 90  # raw answers kept for rebuilds (warehouse/archive.py)
-RefreshPolicy = Literal["window", "ages"]
+RefreshPolicy = Literal["window", "ages", "adaptive"]
+INCREMENTAL_POLICIES = ("ages", "adaptive")  # new posts by since_id, stored ones re-read by id
 
 
 @dataclass
@@ -29,6 +31,7 @@ class RunSettings:
     max_post_reads: int | None = None
     refresh_policy: RefreshPolicy = "window"
     refresh_ages: list[int] = field(default_factory=lambda: [1, 3, 7])
+    refresh_tolerance: float = DEFAULT_TOLERANCE  # 'adaptive': re-read only a post predicted to move more
     post_read_usd: float = 0.005
     user_read_usd: float = 0.010
     owned_read_usd: float = 0.001  # a post of an account's own timeline, read with its own credentials

@@ -14,6 +14,7 @@ from pydantic import Field
 from ..constants import DEFAULT_API_BASE_URL, DEFAULT_DUCKDB_PATH, ENV_API_BASE_URL, ENV_DUCKDB_PATH, IDENTIFIER_PATTERN
 from ..ingest.settings import (
     DEFAULT_ARCHIVE_DAYS,
+    DEFAULT_TOLERANCE,
     DEFAULT_WORKERS,
     MAX_AGE_DAYS,
     MAX_ARCHIVE_DAYS,
@@ -159,8 +160,9 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
     refresh_policy: Annotated[
         RefreshPolicy,
         dg.Resolver.default(
-            description="'window' (every run re-reads its whole window) or 'ages' (new posts by since_id; stored "
-            "posts re-read by id only at the ages in refresh_ages). Default: window."
+            description="'window' (every run re-reads its whole window), 'ages' (new posts by since_id; stored "
+            "posts re-read by id only at the ages in refresh_ages) or 'adaptive' (as 'ages', but only a post "
+            "whose engagement is predicted to move). Default: window."
         ),
     ] = "window"
     refresh_ages: Annotated[
@@ -168,6 +170,14 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
         Field(min_length=1),
         dg.Resolver.default(description="Ages in days (1 to 365) at which 'ages' re-reads a post. Default: [1, 3, 7]."),
     ] = [1, 3, 7]  # noqa: RUF012 (pydantic copies a default per instance)
+    refresh_tolerance: Annotated[
+        float,
+        Field(gt=0, lt=1),
+        dg.Resolver.default(
+            description="'adaptive' re-reads a post only when its engagement is predicted to have moved by more "
+            f"than this share of its total since its last read. Default: {DEFAULT_TOLERANCE}."
+        ),
+    ] = DEFAULT_TOLERANCE
     max_post_reads: Annotated[
         int | None,
         Field(ge=1, le=MAX_POST_READS),
@@ -243,6 +253,7 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             base_url=self.api_base_url or os.environ.get(ENV_API_BASE_URL) or DEFAULT_API_BASE_URL,
             refresh_policy=self.refresh_policy,
             refresh_ages=sorted(set(self.refresh_ages)),
+            refresh_tolerance=self.refresh_tolerance,
             max_post_reads=self.max_post_reads,
             max_workers=self.max_workers,
             follower_drop_warn=self.follower_drop_warn,

@@ -31,6 +31,7 @@ from ..constants import (
 from ..ingest.session import XSession, open_session
 from ..ingest.settings import (
     DEFAULT_ARCHIVE_DAYS,
+    DEFAULT_TOLERANCE,
     DEFAULT_WORKERS,
     MAX_AGE_DAYS,
     MAX_ARCHIVE_DAYS,
@@ -81,10 +82,20 @@ class XResource(dg.ConfigurableResource):
     refresh_policy: RefreshPolicy = Field(
         default="window",
         description="'window': every run re-reads its whole window; 'ages': new posts by since_id, and "
-        "stored posts re-read by id only when they are refresh_ages days old (X_REFRESH_POLICY).",
+        "stored posts re-read by id only when they are refresh_ages days old; 'adaptive': as 'ages', but a "
+        "post is re-read only while its engagement is predicted to move (X_REFRESH_POLICY).",
     )
     refresh_ages: list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]] = Field(
-        default=[1, 3, 7], min_length=1, description="Ages in days (1 to 365) at which 'ages' re-reads a post."
+        default=[1, 3, 7],
+        min_length=1,
+        description="Ages in days (1 to 365) at which 'ages' re-reads a post, and 'adaptive' may.",
+    )
+    refresh_tolerance: float = Field(
+        default=DEFAULT_TOLERANCE,
+        gt=0,
+        lt=1,
+        description="'adaptive' re-reads a post only when its engagement is predicted to have moved by more "
+        "than this share of its total since its last read (X_REFRESH_TOLERANCE).",
     )
     archive_days: int = Field(
         default=DEFAULT_ARCHIVE_DAYS,
@@ -147,6 +158,7 @@ class XResource(dg.ConfigurableResource):
             max_post_reads=self.max_post_reads,
             refresh_policy=self.refresh_policy,
             refresh_ages=list(self.refresh_ages),
+            refresh_tolerance=self.refresh_tolerance,
             post_read_usd=self.post_read_usd,
             user_read_usd=self.user_read_usd,
             owned_read_usd=self.owned_read_usd,
