@@ -110,6 +110,7 @@ class Project:
         partition: str | None = None,
         days: tuple[dt.date, dt.date] | None = None,
         tags: dict[str, str] | None = None,
+        run_config: dict[str, Any] | None = None,
         **x_overrides: Any,
     ) -> dg.ExecuteInProcessResult:
         from x_assets.orchestration import assets as table_assets
@@ -124,6 +125,7 @@ class Project:
             resources=self.resources(**x_overrides),
             partition_key=partition,
             tags=all_tags or None,
+            run_config=run_config,
             instance=self.instance,
             raise_on_error=False,
         )

@@ -112,6 +112,27 @@ def test_rebuild_after_weeks_of_runs_gives_the_same_tables_without_a_request(pro
     assert cli(["rebuild", "tweet_insights", "--from", str(first), "--to", str(last)]) == 0
     assert tables(project)["tweet_insights"].equals(before["tweet_insights"])
 
+    # the same from Dagster: a run of the assets with from_archive in its run config
+    with duckdb.connect(project.database) as conn:
+        conn.execute("DELETE FROM x.tweet_insights")
+        conn.execute("UPDATE x.account_insights SET followers_count = -1")
+    for name in before:
+        config = {"ops": {name: {"config": {"from_archive": True}}}}
+        result = project.materialize([name], days=(first, last), run_config=config)
+        assert result.success
+        day = result.asset_materializations_for_node(name)[-1]
+        assert day.metadata["post_reads"].value == 0 and day.metadata["run_requests"].value == 0
+        assert (
+            day.metadata["dagster/row_count"].value
+            == before[name].filter(pl.col("created_date" if name == "tweet_insights" else "date") == last).height
+        )  # the day's own rows
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+        assert all(c.passed for c in checks.values())
+        assert "skipped" in checks["accounts_accounted_for"].metadata  # not judged, and it says so
+    assert control(project.server, "GET", "/stats")["requests"] == requests
+    after = tables(project)
+    assert all(after[name].equals(before[name]) for name in before)
+
 
 def test_a_deleted_post_is_purged_from_the_archive(project: Project) -> None:
     _, _, deleted = live(project, "window")  # found gone from a window read whole
