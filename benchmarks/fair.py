@@ -20,6 +20,9 @@ Contestants, each asking the same fields and expansions and writing the posts to
                 with its default workers (64), and with 16 (step-16: the pool's concurrency)
   e2e           `dagster asset materialize` of tweet_insights in a new process: a user's real cost
   dagster-floor the same command for an asset that does nothing: Dagster's own start-up and events
+  tick          the run an every-minute schedule of the tweet_insights job launches under
+                `dagster-daemon run` (default run launcher: a new process per run), timed from the
+                run's creation to its end; the daemon's lag after the cron minute is printed apart
 
 BENCH_ONLY=step,e2e runs only those (and pool-16, the reference).
 
@@ -213,6 +216,85 @@ def empty() -> None:
 '''
 
 
+TICK_DEFS = '''
+import dagster as dg
+
+from x_assets import definitions
+from x_assets.orchestration.jobs import build_jobs
+from x_assets.orchestration.names import DEFAULT_SOURCE
+from x_assets.orchestration.schedules import RANGE_END_TAG, RANGE_START_TAG
+
+
+@dg.schedule(
+    job=build_jobs(DEFAULT_SOURCE).tweet_insights,
+    cron_schedule="* * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def x_bench_every_minute(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """The lookback schedule's run request, every minute."""
+    return dg.RunRequest(tags={{RANGE_START_TAG: "{first}", RANGE_END_TAG: "{last}"}})
+
+
+# the project's assets, jobs and resources; not its schedules and sensors, which would launch runs of their own
+defs = dg.Definitions(
+    assets=definitions.defs.assets,
+    jobs=definitions.defs.jobs,
+    resources=definitions.defs.resources,
+    executor=definitions.defs.executor,
+    schedules=[x_bench_every_minute],
+)
+'''
+
+
+def tick(env: dict[str, str], tmp: Path, first: dt.date, last: dt.date) -> dict[str, float]:
+    """The run a schedule tick launches, as deployed: `dagster-daemon run` evaluates an every-minute
+    schedule of the tweet_insights job and the default run launcher starts the run in a new
+    process. Times from the instance's run record: tick (the cron time) to run created, created to
+    started (queue, launch, process start, code load), and started to ended (the run itself)."""
+    import dagster as dg
+    from dagster._core.instance import InstanceRef  # no public way to open an instance by its folder
+
+    (tmp / "tick_defs.py").write_text(TICK_DEFS.format(first=first, last=last))
+    home = Path(env["DAGSTER_HOME"]) / "tick"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**env, "DAGSTER_HOME": str(home)}
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-f", "tick_defs.py"],
+        env={**os.environ, **env},
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "daemon.log").open("wb"),
+    )
+    try:
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            deadline = time.monotonic() + float(os.environ.get("BENCH_TICK_WAIT_S", "300"))
+            while time.monotonic() < deadline:
+                runs = instance.get_runs(limit=1)
+                if runs and runs[0].is_finished:
+                    break
+                time.sleep(0.5)
+            else:
+                log = (tmp / "daemon.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"no run of the every-minute schedule finished within 5 minutes:\n{log}")
+            run = runs[0]
+            if run.status != dg.DagsterRunStatus.SUCCESS:
+                raise RuntimeError(f"the tick's run ended {run.status}")
+            record = instance.get_run_record_by_id(run.run_id)
+            assert record is not None and record.start_time and record.end_time
+            created = record.create_timestamp.timestamp()
+            scheduled = float(int(created) // 60 * 60)  # the minute the tick was for
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    return {
+        "tick_to_created_s": round(created - scheduled, 2),
+        "created_to_started_s": round(record.start_time - created, 2),
+        "run_s": round(record.end_time - record.start_time, 2),
+        "s": round(record.end_time - created, 2),
+    }
+
+
 def warm_up() -> None:
     """One in-process materialization before any is timed: the first pays Dagster's one-time imports
     (the ephemeral instance's storage), which would otherwise land on whichever step runs first."""
@@ -268,13 +350,14 @@ def run(name: str) -> dict[str, Any]:
         (tmp / "empty.py").write_text(EMPTY_ASSET)
         env = dagster_env(base, tmp, usernames)
         e2e = [dagster_bin(), "asset", "materialize", "-m", "x_assets.definitions", "--select", "tweet_insights"]
-        contestants: dict[str, tuple[Callable[[], None], int]] = {
+        contestants: dict[str, tuple[Callable[[], Any], int]] = {
             "pool-16": (lambda: tweepy_loop(base, usernames, start, tmp / "pool.duckdb", 16), 16),
             "sequential": (lambda: tweepy_loop(base, usernames, start, tmp / "seq.duckdb", 1), 1),
             "twarc2": (lambda: twarc_loop(base, usernames, start, tmp / "twarc.duckdb"), 1),
             "step": (lambda: step(base, tmp, usernames, first, last, None), DEFAULT_WORKERS),
             "step-16": (lambda: step(base, tmp, usernames, first, last, 16), 16),
             "e2e": (lambda: command([*e2e, "--partition-range", f"{first}...{last}"], env, tmp), DEFAULT_WORKERS),
+            "tick": (lambda: tick(env, tmp, first, last), DEFAULT_WORKERS),
             "dagster-floor": (
                 lambda: command(
                     [
@@ -303,10 +386,11 @@ def run(name: str) -> dict[str, Any]:
         for label, (work, concurrency) in contestants.items():
             with limited(base, spec):
                 started = time.perf_counter()
-                work()
-                seconds = time.perf_counter() - started
+                own = work()  # a contestant that waits for something (a tick) times its own work
+                seconds = own["s"] if isinstance(own, dict) else time.perf_counter() - started
             stats = control(base, "GET", "/stats")
             entry = {
+                **(own if isinstance(own, dict) else {}),
                 "s": round(seconds, 2),
                 "requests": stats["requests_total"],
                 "429s": stats["statuses"].get("429", 0),
@@ -355,6 +439,12 @@ def main() -> None:
                     f"  {label:<14} {entry['s']:>8.2f} {entry['x_pool']:>10.2f} {entry.get('floor_s', ''):>8} "
                     f"{entry.get('x_floor', ''):>8} {entry['requests']:>9} {entry['429s']:>5}"
                 )
+        if "tick" in result:
+            t = result["tick"]
+            print(
+                f"  tick: cron minute to run created {t['tick_to_created_s']}s (the daemon's lag, not counted), "
+                f"created to started {t['created_to_started_s']}s, the run {t['run_s']}s"
+            )
         if "e2e" in result and "dagster-floor" in result:
             ratio = result["e2e"]["s"] / result["dagster-floor"]["s"]
             print(f"  e2e / dagster-floor: {ratio:.2f} (the project's share of a run beyond Dagster's own)")
