@@ -31,7 +31,7 @@ from .constants import (
     ENV_REFRESH_TOLERANCE,
     ENV_SOURCE_FILE,
 )
-from .ingest.settings import INCREMENTAL_POLICIES
+from .ingest.settings import INCREMENTAL_POLICIES, default_ages
 from .orchestration.names import DEFAULT_SOURCE
 from .orchestration.resources import (
     MAX_AGE_DAYS,
@@ -105,7 +105,7 @@ def settings_from_env() -> dict[str, Any]:
     if workers:
         settings["max_workers"] = _whole(ENV_MAX_WORKERS, workers, 1, MAX_WORKERS, "a whole number of workers")
     lookback = lookback_days()  # read at each tick, checked now: a bad value fails the load, not the 01:00 tick
-    oldest = max(settings.get("refresh_ages") or XResource.model_fields["refresh_ages"].default)
+    oldest = max(settings.get("refresh_ages") or default_ages(settings.get("refresh_policy", "window")))
     if settings.get("refresh_policy") in INCREMENTAL_POLICIES and oldest > lookback:
         # a post is re-read by a run whose window holds its day: the lookback run's reaches `lookback` days
         raise SettingsError(

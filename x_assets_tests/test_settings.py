@@ -77,6 +77,8 @@ def test_good_settings_load(project: Project) -> None:
     x = project.resources()["x"]
     assert (x.refresh_policy, x.refresh_ages, x.refresh_tolerance) == ("adaptive", [2, 7], 0.05)
     assert x.settings().refresh_tolerance == 0.05
+    project.monkeypatch.setenv("X_REFRESH_POLICY", "adaptive")  # its own default ages
+    assert project.resources()["x"].settings().refresh_ages == [4, 7]
     assert issubclass(SettingsError, ValueError)
 
 

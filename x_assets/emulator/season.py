@@ -1,7 +1,8 @@
 """A season of the emulator's world: days lived one after another, as the real service changes.
 
 Each day brings new posts at random seconds of the day (visible once the clock passes them),
-engagement that decays with a post's age (most likes in the first day or two, a long tail after),
+engagement that decays with a post's age (most likes in the first day or two, a long tail after,
+an occasional revival),
 and followers gained and lost. What happens to accounts (renames, suspensions, a handle taken
 by someone else) is up to the caller, through the World's own methods.
 """
@@ -15,11 +16,17 @@ from collections.abc import Callable
 
 from .world import CAPPED, DAY_MS, SUSPENDED, Tweet, World, _pick_kind, _poisson_like
 
-# Engagement per day halves every "half-life" days of a post's age, and posts differ in it: most
-# fade within a day or two, a few keep moving for a week (lognormal around the median, so a refresh
-# policy that watches whether a post still moves has something to find).
+# A post's engagement accrues continuously with its age: the rate halves every "half-life" days, so
+# a post read an hour after it was made has an hour's worth. Posts differ in that half-life: most
+# fade within a day or two, a few keep moving for a week (lognormal around the median), and now and
+# then an old post is found again and gains a burst (a revival), which no curve fitted to its past
+# foresees. A refresh policy that watches whether a post still moves has something to find, and
+# something to miss.
 HALF_LIFE_DAYS = 0.6  # the median post's
 HALF_LIFE_SPREAD = 0.8  # sigma of its logarithm: 1 post in 20 lives over 2.2 days, 1 in 100 over 3.9
+LIFETIME_LIKES = 2.0  # a post's likes over its life, in units of its appeal
+REVIVAL_CHANCE = 0.01  # per post and day, from its third day on
+REVIVAL_LIKES = (0.2, 0.6)  # a revival's likes, in units of the post's appeal
 
 
 class Season:
@@ -77,21 +84,26 @@ class Season:
             return new
 
     def _engage(self, day_end_ms: int) -> None:
-        """The engagement each post gains over the day ending at day_end_ms, by its age then."""
-        rng, accounts = self.rng, self.world.accounts
+        """The engagement each post gains over the day ending at day_end_ms: its curve's share
+        between its ages at the day's start and end, and sometimes a revival."""
+        rng, life_rng, accounts = self.rng, self.life_rng, self.world.accounts
         for tweet in self.world.tweets.values():
             if tweet.retweeted_id is not None or tweet.created_ms >= day_end_ms:
                 continue
-            if tweet.id not in self.appeal:  # first-day likes: about one per 150 followers, spread wide
+            if tweet.id not in self.appeal:  # about one like per 150 followers in its first day, spread wide
                 followers = accounts[tweet.author_id].followers_count
                 self.appeal[tweet.id] = rng.lognormvariate(0.0, 0.8) * max(1.0, followers / 150)
-                self.half_life[tweet.id] = HALF_LIFE_DAYS * self.life_rng.lognormvariate(0.0, HALF_LIFE_SPREAD)
+                self.half_life[tweet.id] = HALF_LIFE_DAYS * life_rng.lognormvariate(0.0, HALF_LIFE_SPREAD)
             appeal = self.appeal[tweet.id]
-            age_days = (day_end_ms - tweet.created_ms) / DAY_MS  # at the end of the day lived
-            share = math.exp(-math.log(2) * max(0.0, age_days - 1) / self.half_life[tweet.id])
-            if share < 0.002:
+            end_age = (day_end_ms - tweet.created_ms) / DAY_MS
+            start_age = max(0.0, end_age - 1)
+            rate = math.log(2) / self.half_life[tweet.id]
+            share = math.exp(-rate * start_age) - math.exp(-rate * end_age)
+            revival = start_age >= 2 and life_rng.random() < REVIVAL_CHANCE
+            mean = appeal * (LIFETIME_LIKES * share + (life_rng.uniform(*REVIVAL_LIKES) if revival else 0.0))
+            if mean < 0.004:
                 continue
-            likes = _around(rng, appeal * share)
+            likes = _around(rng, mean)
             tweet.like_count += likes
             tweet.retweet_count += _around(rng, likes * 0.2)
             tweet.reply_count += _around(rng, likes * 0.08)

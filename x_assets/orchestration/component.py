@@ -166,10 +166,13 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
         ),
     ] = "window"
     refresh_ages: Annotated[
-        list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]],
+        list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]] | None,
         Field(min_length=1),
-        dg.Resolver.default(description="Ages in days (1 to 365) at which 'ages' re-reads a post. Default: [1, 3, 7]."),
-    ] = [1, 3, 7]  # noqa: RUF012 (pydantic copies a default per instance)
+        dg.Resolver.default(
+            description="Ages in days (1 to 365) at which 'ages' re-reads a post, and 'adaptive' may. "
+            "Default: [1, 3, 7] for 'ages', [4, 7] for 'adaptive'."
+        ),
+    ] = None
     refresh_tolerance: Annotated[
         float,
         Field(gt=0, lt=1),
@@ -252,7 +255,7 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             source_file=str(source_file),
             base_url=self.api_base_url or os.environ.get(ENV_API_BASE_URL) or DEFAULT_API_BASE_URL,
             refresh_policy=self.refresh_policy,
-            refresh_ages=sorted(set(self.refresh_ages)),
+            refresh_ages=sorted(set(self.refresh_ages)) if self.refresh_ages else None,
             refresh_tolerance=self.refresh_tolerance,
             max_post_reads=self.max_post_reads,
             max_workers=self.max_workers,

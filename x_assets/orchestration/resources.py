@@ -39,6 +39,7 @@ from ..ingest.settings import (
     MAX_WORKERS,
     RefreshPolicy,
     RunSettings,
+    default_ages,
 )
 from ..ingest.source import SourceConfigError
 from ..warehouse.store import Store
@@ -85,10 +86,11 @@ class XResource(dg.ConfigurableResource):
         "stored posts re-read by id only when they are refresh_ages days old; 'adaptive': as 'ages', but a "
         "post is re-read only while its engagement is predicted to move (X_REFRESH_POLICY).",
     )
-    refresh_ages: list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]] = Field(
-        default=[1, 3, 7],
+    refresh_ages: list[Annotated[int, Field(ge=1, le=MAX_AGE_DAYS)]] | None = Field(
+        default=None,
         min_length=1,
-        description="Ages in days (1 to 365) at which 'ages' re-reads a post, and 'adaptive' may.",
+        description="Ages in days (1 to 365) at which 'ages' re-reads a post, and 'adaptive' may. "
+        "Default: [1, 3, 7] for 'ages', [4, 7] for 'adaptive'.",
     )
     refresh_tolerance: float = Field(
         default=DEFAULT_TOLERANCE,
@@ -157,7 +159,7 @@ class XResource(dg.ConfigurableResource):
             max_workers=self.max_workers,
             max_post_reads=self.max_post_reads,
             refresh_policy=self.refresh_policy,
-            refresh_ages=list(self.refresh_ages),
+            refresh_ages=list(self.refresh_ages or default_ages(self.refresh_policy)),
             refresh_tolerance=self.refresh_tolerance,
             post_read_usd=self.post_read_usd,
             user_read_usd=self.user_read_usd,
