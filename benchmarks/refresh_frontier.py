@@ -125,7 +125,7 @@ def _error(stored: int | None, truth: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    policies = ["window", "ages:1,3,7", "ages:2,7", "ages:7", "adaptive", "adaptive:2,7", "adaptive:2,4,7"]
+    policies = ["window", "ages:1,3,7", "ages:2,7", "ages:7", "adaptive", "adaptive:3,7", "adaptive:2,7"]
     parser.add_argument("policies", nargs="*", default=policies)
     parser.add_argument("--days", type=int, default=24)
     parser.add_argument("--seed", type=int, default=11)
