@@ -225,3 +225,16 @@ def test_derived_assets_need_no_x_credentials(project: Project) -> None:
     result = project.materialize(["account_daily_growth", "tweet_engagement"], partition=str(TODAY))
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     assert project.stats()["requests_total"] == 0
+
+
+def test_line_charts_of_many_accounts_draw_the_largest_and_say_so() -> None:
+    from x_assets.reports.charts import LINES_LIMIT, _largest, _lines, _of_accounts
+
+    day = dt.date(2026, 11, 30)
+    series = {f"acct{i:03}": ([day, day + dt.timedelta(days=1)], [float(i), float(1000 - i)]) for i in range(40)}
+    shown = _largest(series)
+    assert len(shown) == LINES_LIMIT == 12
+    assert shown == [f"acct{i:03}" for i in range(12)]  # the largest latest values, in name order
+    assert _of_accounts("Weekly", len(shown), len(series)) == "Weekly: the 12 largest of 40 accounts"
+    assert _of_accounts("Weekly", 3, 3) == "Weekly"
+    assert _lines("Weekly", "engagement", series).startswith(b"\x89PNG")

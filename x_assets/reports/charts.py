@@ -74,14 +74,29 @@ def _thousands(axes: Any) -> None:
     axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
 
 
+LINES_LIMIT = 12  # lines on one axis: past a dozen the legend is unreadable, and 500 take seconds to draw
+
+
+def _largest(series: dict[str, tuple[list[Any], list[float]]], limit: int = LINES_LIMIT) -> list[str]:
+    """The names of the series with the largest latest values, at most limit, sorted by name."""
+    return sorted(sorted(series, key=lambda name: -series[name][1][-1])[:limit])
+
+
+def _of_accounts(title: str, shown: int, total: int) -> str:
+    return title if shown == total else f"{title}: the {shown} largest of {total} accounts"
+
+
 def _lines(title: str, ylabel: str, series: Series, partial_from: dt.date | None = None) -> bytes:
-    """All accounts on one log-scaled axis: for values that differ by orders of magnitude. Points
-    from partial_from on are an unfinished period: drawn hollow on a dotted line, and labelled, so a
-    week half-lived does not read as a collapse."""
+    """The accounts on one log-scaled axis (the LINES_LIMIT largest): for values that differ by
+    orders of magnitude. Points from partial_from on are an unfinished period: drawn hollow on a
+    dotted line, and labelled, so a week half-lived does not read as a collapse."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
     axes = figure.add_subplot()
+    shown = _largest(series)
+    title = _of_accounts(title, len(shown), len(series))
+    series = {name: series[name] for name in shown}
     for name, (days, values) in sorted(series.items()):
         whole = [i for i, d in enumerate(days) if partial_from is None or d < partial_from]
         rest = [i for i in range(len(days)) if i not in whole]
@@ -120,11 +135,11 @@ def _small_multiples(title: str, series: Series, limit: int = 12) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     # The accounts with the most followers at their latest snapshot, when there are too many to draw.
-    shown = sorted(series, key=lambda name: -series[name][1][-1])[:limit]
+    shown = _largest(series, limit)
     columns = min(4, max(1, len(shown)))
     rows = max(1, -(-len(shown) // columns))
     figure = Figure(figsize=(2.6 * columns + 0.4, 1.9 * rows + 0.6), dpi=_DPI, layout="constrained")
-    heading = title if len(shown) == len(series) else f"{title}: {len(shown)} of {len(series)} accounts"
+    heading = _of_accounts(title, len(shown), len(series))
     figure.suptitle(heading)
     if not shown:
         figure.text(0.5, 0.5, "no data yet", ha="center", va="center")
@@ -189,7 +204,9 @@ def engagement_curve_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: d
         values.append(float(value))
     figure = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
     axes = figure.add_subplot()
-    for name, (ages, values) in sorted(curves.items()):
+    shown = _largest(curves)
+    for name in shown:
+        ages, values = curves[name]
         axes.plot(ages, values, marker="o", markersize=3, linewidth=1.5, label=name)
     if curves:
         axes.set_yscale("log")
@@ -198,7 +215,8 @@ def engagement_curve_chart(conn: duckdb.DuckDBPyConnection, schema: str, last: d
         axes.text(0.5, 0.5, "no observations yet", ha="center", va="center", transform=axes.transAxes)
     axes.set_xlim(0.7, CURVE_MAX_AGE + 0.3)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title(f"Average engagement by post age (posts of the {CURVE_DAYS} days to {last:%b %d}, retweets aside)")
+    title = f"Average engagement by post age (posts of the {CURVE_DAYS} days to {last:%b %d}, retweets aside)"
+    axes.set_title(_of_accounts(title, len(shown), len(curves)))
     axes.set_xlabel("age of the post when read (UTC days)")
     axes.set_ylabel("mean engagement (log)")
     axes.grid(True, alpha=0.3)
