@@ -25,7 +25,7 @@ import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
 from x_assets import SourceReadError, XSourceComponent, open_source
-from x_assets.definitions import build_defs
+from x_assets.definitions import build_defs, build_resources
 from x_assets.emulator import DEMO_BEARER_TOKEN
 from x_assets.orchestration.names import DEFAULT_SOURCE, SourceNames
 
@@ -155,6 +155,14 @@ def test_a_sources_days_are_its_own(project: Project) -> None:
         "tweet_insights": dt.date(2024, 1, 1),  # the default source keeps its own
     }
     assert request.tags["dagster/asset_partition_range_start"] == "2026-01-05"  # history from its first day
+    # the settings it did not set take the same defaults as the default source's
+    default = build_resources()["x"].settings()
+    settings = x.settings()
+    assert (settings.max_workers, settings.refresh_ages, settings.archive_days) == (
+        default.max_workers,
+        default.refresh_ages,
+        default.archive_days,
+    )
 
 
 def test_one_sources_402_leaves_the_other_sources_run_successful(project: Project) -> None:

@@ -196,7 +196,7 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
             description=f"Accounts read in parallel, 1 to {MAX_WORKERS}, paced by X's rate-limit headers. "
             f"Default: {DEFAULT_WORKERS}."
         ),
-    ] = 16
+    ] = DEFAULT_WORKERS
     archive_days: Annotated[
         int,
         Field(ge=0, le=MAX_ARCHIVE_DAYS),
