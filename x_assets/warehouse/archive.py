@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import queue
 import re
 import shutil
 import threading
@@ -43,6 +44,7 @@ PARTIAL = ".part"  # a stream still being written, or left by a killed run: neve
 # one stream keeps about 70 bytes of a post's 740 (benchmarks/archive.py) at about 300 MB/s on one
 # core. Long-distance matching saves a fifth more at less than half the speed: not worth it in a run.
 LEVEL = 1
+QUEUED_LINES = 256  # answers waiting for the writer at most (about 20 MB); a worker waits beyond that
 _SECRET_PARAM = re.compile(r"^(oauth_|access_token|bearer|consumer_)", re.IGNORECASE)
 
 
@@ -65,6 +67,8 @@ class RunArchive:
     window: tuple[dt.date, dt.date] | None = None  # the days the run loads: a rebuild keeps only these
     _streams: dict[dt.date, tuple[Path, BinaryIO, Any]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _queue: queue.Queue[tuple[dt.date, bytes] | None] | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
     keep: bool = True  # False: the retention is 0 days, nothing is kept (a deletion is still purged)
     answers: int = 0
     bytes_in: int = 0
@@ -91,16 +95,33 @@ class RunArchive:
             head["first"], head["last"] = self.window[0].isoformat(), self.window[1].isoformat()
         body = response.content.replace(b"\r", b" ").replace(b"\n", b" ")
         line = json.dumps(head, separators=(",", ":")).encode()[:-1] + b',"body":' + body + b"}\n"
-        day = fetched_at.astimezone(dt.UTC).date()
+        self._lines().put((fetched_at.astimezone(dt.UTC).date(), line))
+
+    def _lines(self) -> queue.Queue[tuple[dt.date, bytes] | None]:
+        """The queue of lines for the writer thread, which the first answer starts."""
         with self._lock:
-            if not self.keep:  # stopped by an error in another thread
-                return
+            if self._queue is None:
+                self._queue = queue.Queue(maxsize=QUEUED_LINES)
+                self._thread = threading.Thread(
+                    target=self._write_all, args=(self._queue,), name="x-archive-writer", daemon=True
+                )
+                self._thread.start()
+            return self._queue
+
+    def _write_all(self, lines: queue.Queue[tuple[dt.date, bytes] | None]) -> None:
+        """One thread compresses and writes every line, in the order the answers parsed. The workers
+        hand it their lines and read on: when each compressed its own under a lock, 64 workers took
+        turns at it (and at the interpreter) and a 500-account run lost about a second."""
+        while (item := lines.get()) is not None:
+            if not self.keep:  # stopped by an earlier error: the rest is dropped, the run reads on
+                continue
+            day, line = item
             try:
                 self._writer(day).write(line)
             except OSError as exc:
                 # The rows matter more than their copy: stop keeping, say why at the end, read on.
                 self.keep, self.error = False, f"{type(exc).__name__}: {exc}"
-                return
+                continue
             self.answers += 1
             self.bytes_in += len(line)
 
@@ -124,6 +145,12 @@ class RunArchive:
         return done
 
     def _finish(self) -> list[Path]:
+        with self._lock:
+            lines, writer_thread = self._queue, self._thread
+            self._queue = self._thread = None
+        if lines is not None and writer_thread is not None:
+            lines.put(None)  # after every line already queued
+            writer_thread.join()
         with self._lock:
             done = []
             for path, raw, writer in self._streams.values():
