@@ -36,7 +36,7 @@ class Season:
         self.world = world
         self.rng = random.Random(seed)
         self.tweets_per_day = tweets_per_day
-        self.appeal: dict[int, float] = {}  # post id -> its likes on its first day, the curve's scale
+        self.appeal: dict[int, float] = {}  # post id -> the curve's scale: LIFETIME_LIKES times it over its life
         self.half_life: dict[int, float] = {}  # post id -> days over which its engagement per day halves
         self.life_rng = random.Random(seed * 17 + 3)  # its own, so the draws above stay as they were
         self.mention_rng = random.Random(seed * 31 + 5)  # its own: the posts above stay as they were
@@ -90,7 +90,7 @@ class Season:
         for tweet in self.world.tweets.values():
             if tweet.retweeted_id is not None or tweet.created_ms >= day_end_ms:
                 continue
-            if tweet.id not in self.appeal:  # about one like per 150 followers in its first day, spread wide
+            if tweet.id not in self.appeal:  # about two likes per 150 followers over its life, spread wide
                 followers = accounts[tweet.author_id].followers_count
                 self.appeal[tweet.id] = rng.lognormvariate(0.0, 0.8) * max(1.0, followers / 150)
                 self.half_life[tweet.id] = HALF_LIFE_DAYS * life_rng.lognormvariate(0.0, HALF_LIFE_SPREAD)

@@ -178,7 +178,7 @@ class XSourceComponent(dg.Component, dg.Model, dg.Resolvable):
         Field(gt=0, lt=1),
         dg.Resolver.default(
             description="'adaptive' re-reads a post only when its engagement is predicted to have moved by more "
-            f"than this share of its total since its last read. Default: {DEFAULT_TOLERANCE}."
+            f"than this share since its last read. Default: {DEFAULT_TOLERANCE}."
         ),
     ] = DEFAULT_TOLERANCE
     max_post_reads: Annotated[

@@ -97,7 +97,7 @@ class XResource(dg.ConfigurableResource):
         gt=0,
         lt=1,
         description="'adaptive' re-reads a post only when its engagement is predicted to have moved by more "
-        "than this share of its total since its last read (X_REFRESH_TOLERANCE).",
+        "than this share since its last read (X_REFRESH_TOLERANCE).",
     )
     archive_days: int = Field(
         default=DEFAULT_ARCHIVE_DAYS,
