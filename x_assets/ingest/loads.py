@@ -34,6 +34,7 @@ from ..warehouse.store import (
     record_observations,
     remember_resolutions,
     table_exists,
+    vanished_keys,
     write_rows,
 )
 from ..warehouse.tables import (
@@ -352,7 +353,12 @@ def _scopes(conn: duckdb.DuckDBPyConnection, write: Write) -> list[Scope]:
         with incoming_rows(conn, write.rows) as rows:
             day = EPOCH_DAY.format("fetched_at")
             observed = [d for (d,) in conn.execute(f"SELECT DISTINCT {day} FROM {rows}").fetchall()] if rows else []
-        scopes.append(Scope(write.history, observed + _stored_days(conn, write.history, write.delete_keys)))
+        # the posts gone from the windows read whole leave the history too (found here, before the
+        # write, so that an Iceberg write may change the days they were observed on)
+        gone = write.delete_keys
+        if write.key_column is not None and write.slices:
+            gone = [*gone, *vanished_keys(conn, write.table, write.rows, write.slices, write.key_column)]
+        scopes.append(Scope(write.history, observed + _stored_days(conn, write.history, gone)))
     # the registry first and the statuses last: a day says 'ok' only once its rows have landed
     registry = ACCOUNT_REGISTRY_TABLE.in_schema(write.table.schema)
     return [Scope(registry), *scopes, Scope(write.status_table, window)]
@@ -388,7 +394,8 @@ def _write_in(conn: duckdb.DuckDBPyConnection, session: XSession, write: Write) 
         write.vanished,
     )
     if write.history is not None:
-        write.observations = record_observations(conn, write.history, rows, list(extra), write.delete_keys)
+        gone = [*write.delete_keys, *write.vanished]  # X's terms: a post deleted there is kept nowhere
+        write.observations = record_observations(conn, write.history, rows, list(extra), gone)
     replace_statuses(conn, write.status_table, with_default_schema(write.statuses, extra), write.days, write.endpoint)
     remember_resolutions(conn, write.table.schema, write.first_resolutions)
     return written

@@ -295,21 +295,11 @@ def write_rows(
             if per_day is not None:
                 per_day.update(conn.execute(f"SELECT {date}, count(*) FROM {incoming} GROUP BY 1").fetchall())
         owner = f'"{table.owner}"'  # a slice's account_id names the owner: an account, or a query
-        bounds = pl.DataFrame(
-            [vars(s) for s in slices], schema={"account_id": pl.String, "first": pl.Date, "last": pl.Date}
-        )
+        bounds = pl.DataFrame([vars(s) for s in slices], schema=SLICE_SCHEMA)
         conn.register("_slices", bounds.to_arrow())
         try:
             if vanished is not None and key_column is not None:
-                key = f'"{key_column}"'
-                kept = f"SELECT {key} FROM {incoming}" if incoming is not None else "SELECT NULL WHERE false"
-                vanished[:] = [
-                    k
-                    for (k,) in conn.execute(
-                        f"SELECT t.{key} FROM {table.qualified} AS t JOIN _slices AS s ON t.{owner} = s.account_id "
-                        f'AND t."{table.date_column}" BETWEEN s.first AND s.last WHERE t.{key} NOT IN ({kept})'
-                    ).fetchall()
-                ]
+                vanished[:] = _vanished(conn, table, incoming, key_column)
             conn.execute(
                 f"DELETE FROM {table.qualified} AS t USING _slices AS s WHERE t.{owner} = s.account_id "
                 f'AND t."{table.date_column}" BETWEEN s.first AND s.last'
@@ -387,6 +377,41 @@ def record_observations(
                 f"DELETE FROM {history.qualified} WHERE tweet_id IN (SELECT unnest(?::VARCHAR[]))", [list(gone)]
             )
     return int(count)
+
+
+SLICE_SCHEMA = {"account_id": pl.String, "first": pl.Date, "last": pl.Date}
+
+
+def _vanished(conn: duckdb.DuckDBPyConnection, table: Table, incoming: str | None, key_column: str) -> list[str]:
+    """The keys the registered _slices hold that the incoming rows do not: posts gone from a window read whole."""
+    key, owner = f'"{key_column}"', f'"{table.owner}"'
+    kept = f"SELECT {key} FROM {incoming}" if incoming is not None else "SELECT NULL WHERE false"
+    return [
+        k
+        for (k,) in conn.execute(
+            f"SELECT t.{key} FROM {table.qualified} AS t JOIN _slices AS s ON t.{owner} = s.account_id "
+            f'AND t."{table.date_column}" BETWEEN s.first AND s.last WHERE t.{key} NOT IN ({kept})'
+        ).fetchall()
+    ]
+
+
+def vanished_keys(
+    conn: duckdb.DuckDBPyConnection,
+    table: Table,
+    rows: pl.DataFrame | Sequence[Path],
+    slices: Sequence[Slice],
+    key_column: str,
+) -> list[str]:
+    """What write_rows will report as vanished, asked before the write (to scope it)."""
+    if not slices or not table_exists(conn, table):
+        return []
+    bounds = pl.DataFrame([vars(s) for s in slices], schema=SLICE_SCHEMA)
+    with incoming_rows(conn, rows) as incoming:
+        conn.register("_slices", bounds.to_arrow())
+        try:
+            return _vanished(conn, table, incoming, key_column)
+        finally:
+            conn.unregister("_slices")
 
 
 @contextmanager
