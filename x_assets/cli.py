@@ -69,7 +69,7 @@ def _main(argv: list[str] | None = None) -> int:
         "rebuild",
         help="rebuild a table's days from the raw archive of X's answers, without a single request to X",
     )
-    rebuild.add_argument("table", help="tweet_insights or account_insights")
+    rebuild.add_argument("table", help="tweet_insights, account_insights or tweet_metrics_history")
     rebuild.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (UTC)")
     rebuild.add_argument("--to", dest="last", help="last day, YYYY-MM-DD (default: the first)")
     rebuild.add_argument(

@@ -95,18 +95,24 @@ def test_rebuild_after_weeks_of_runs_gives_the_same_tables_without_a_request(pro
     for secret in (DEMO_BEARER_TOKEN, OWNER_TOKEN_SECRET, "oauth_signature", "Authorization", "Bearer"):
         assert secret.encode() not in raw, secret
 
+    history = project.frame("SELECT * FROM x.tweet_metrics_history ORDER BY ALL")
+    assert history.height > before["tweet_insights"].height  # posts read on several days
+
     # the tables emptied (as if lost), then rebuilt from the archive alone
     with duckdb.connect(project.database) as conn:
         conn.execute("DELETE FROM x.tweet_insights")
         conn.execute("UPDATE x.account_insights SET followers_count = -1")  # wrong numbers are replaced too
+        conn.execute("DELETE FROM x.tweet_metrics_history WHERE age_days > 1")
     requests = control(project.server, "GET", "/stats")["requests"]
     assert cli(["rebuild", "tweet_insights", "--from", str(first), "--to", str(last)]) == 0
     assert cli(["rebuild", "account_insights", "--from", str(first), "--to", str(last)]) == 0
+    assert cli(["rebuild", "tweet_metrics_history", "--from", str(first), "--to", str(last)]) == 0
     assert control(project.server, "GET", "/stats")["requests"] == requests  # not one request
     after = tables(project)
     for name in before:
         assert after[name].columns == before[name].columns, name
         assert after[name].equals(before[name]), name
+    assert project.frame("SELECT * FROM x.tweet_metrics_history ORDER BY ALL").equals(history)
 
     # rebuilding again changes nothing (a rebuild replaces its days, never adds)
     assert cli(["rebuild", "tweet_insights", "--from", str(first), "--to", str(last)]) == 0
@@ -136,6 +142,8 @@ def test_rebuild_after_weeks_of_runs_gives_the_same_tables_without_a_request(pro
 
 def test_a_deleted_post_is_purged_from_the_archive(project: Project) -> None:
     _, _, deleted = live(project, "window")  # found gone from a window read whole
+    # X's terms: kept nowhere, its past observations included
+    assert not project.query("SELECT 1 FROM x.tweet_metrics_history WHERE tweet_id = ?", [deleted])
     files = list(archive_of(project).rglob(f"*{SUFFIX}"))
     posts = [
         post

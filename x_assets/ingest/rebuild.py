@@ -7,6 +7,8 @@ A rebuild replays what the runs wrote, in the order they wrote it, column-wise:
   post the last run's answer is kept, the run's first answer within it (as the run itself did).
 - account_insights: of each day and account, the snapshot taken closest to the end of the day (a
   tie going to the later one), as the asset keeps it.
+- tweet_metrics_history (written by the tweet_insights runs): of each post and UTC day, the day's
+  last read.
 
 Only what the archive holds is replaced: an account's day no archived run read keeps its stored
 rows. Reads cut short (the 3,200-post horizon, a read budget) count as whole windows here.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +35,8 @@ from ..warehouse.tables import (
     PRIVATE_METRIC_COLUMNS,
     TWEET_INSIGHTS,
     TWEET_INSIGHTS_TABLE,
+    TWEET_METRICS_HISTORY,
+    TWEET_METRICS_HISTORY_TABLE,
     UTC_TS,
     with_default_schema,
 )
@@ -39,7 +44,7 @@ from ..x_api.payloads import INCLUDED_SCHEMA, TWEET_SCHEMA
 from .source import SourceConfig
 from .transform import tweet_rows
 
-REBUILDABLE = (TWEET_INSIGHTS, ACCOUNT_INSIGHTS)
+REBUILDABLE = (TWEET_INSIGHTS, ACCOUNT_INSIGHTS, TWEET_METRICS_HISTORY)
 _HEAD: dict[str, pl.DataType] = {
     k: pl.String() for k in ("kind", "path", "query", "fetched_at", "run", "first", "last")
 }
@@ -103,6 +108,8 @@ def rebuild(store: Store, source: SourceConfig, table: str, first: dt.date, last
     if first > last:
         raise RebuildError(f"the first day {first} is after the last {last}")
     root = archive_root(store.folder, store.schema_name)
+    if table == TWEET_METRICS_HISTORY:
+        return _rebuild_history(store, source, root, first, last, log)
     if table == TWEET_INSIGHTS:
         # a post created on `first` is read on that day or later: older fetch days cannot hold it
         files = archive_files(root, TWEET_INSIGHTS, since=first)
@@ -130,6 +137,40 @@ def rebuild(store: Store, source: SourceConfig, table: str, first: dt.date, last
         f"{result.rows} row(s), no request sent"
     )
     return result
+
+
+def _rebuild_history(
+    store: Store, source: SourceConfig, root: Path, first: dt.date, last: dt.date, log: Log
+) -> RebuildResult:
+    """tweet_metrics_history of the posts created first..last: each UTC day's last archived read of a
+    post replaces that day's observation; observations the archive holds no read for are kept."""
+    files = archive_files(root, TWEET_INSIGHTS, since=first)  # tweet_insights runs write the history
+    rows, answers, posts = _metrics_history(files, source, first, last)
+    rows = with_default_schema(rows, source.default_schema)
+    target = store.table(TWEET_METRICS_HISTORY_TABLE)
+    observed = sorted(set(rows.get_column("observed_date").to_list()))
+
+    def body(conn: duckdb.DuckDBPyConnection) -> int:
+        ensure_table(conn, target, source.default_schema)
+        if not rows.height:
+            return 0
+        conn.register("_rebuilt", rows.to_arrow())
+        try:
+            conn.execute(
+                f"DELETE FROM {target.qualified} AS h USING _rebuilt AS r "
+                "WHERE h.observed_date = r.observed_date AND h.tweet_id = r.tweet_id"
+            )
+            conn.execute(f"INSERT INTO {target.qualified} BY NAME SELECT * FROM _rebuilt")
+        finally:
+            conn.unregister("_rebuilt")
+        return rows.height
+
+    written = store.write(log, [Scope(target, observed)], body)
+    log.info(
+        f"{TWEET_METRICS_HISTORY} of posts created {first}..{last} rebuilt from {answers} archived answer(s) "
+        f"in {len(files)} file(s): {written} observation(s) on {len(observed)} day(s), no request sent"
+    )
+    return RebuildResult(TWEET_METRICS_HISTORY, (first, last), written, answers, posts, len(files))
 
 
 # Answers are parsed one by one with polars' read_json, on a few threads: on 2 cores that is about
@@ -201,9 +242,22 @@ def _run_times(*frames: pl.DataFrame) -> pl.DataFrame:
     return runs.group_by("run").agg(pl.col("fetched_at").min().alias("run_time"))
 
 
-def _tweet_insights(
-    files: list[Path], source: SourceConfig, first: dt.date, last: dt.date
-) -> tuple[pl.DataFrame, list[Slice], int, int]:
+@dataclass
+class _PostReads:
+    """Every post the archived runs read in their windows (data, not includes), with what a row of
+    it needs besides: the originals each run's answers included, the owned metrics each run read,
+    the handles each run looked up, and which run last read each account's day whole."""
+
+    posts: pl.DataFrame
+    included: pl.DataFrame
+    private: pl.DataFrame
+    handles: pl.DataFrame
+    covered: pl.DataFrame  # account_id, day, cover_time
+    answers: int
+    posts_read: int
+
+
+def _post_reads(files: list[Path], first: dt.date, last: dt.date) -> _PostReads:
     kinds = lines_of(files, ("timeline", "by_ids", "private", "users"))
     pages = pl.concat(
         [
@@ -212,7 +266,6 @@ def _tweet_insights(
         ]
     ).with_row_index("page")
     users = _users(kinds["users"])
-    answers = sum(len(lines) for lines in kinds.values())
     runs = _run_times(pages, users)
     owner = pl.col("path").str.extract(r"^/2/users/(\d+)/tweets$")
     pages = pages.join(runs, on="run", how="left").with_columns(
@@ -254,18 +307,9 @@ def _tweet_insights(
         .group_by("account_id", "day")
         .agg(pl.col("run_time").max().alias("cover_time"))
     )
-    posts = (
-        posts.with_columns(day.str.to_date().alias("day"))
-        .join(covered, on=["account_id", "day"], how="left")
-        .filter(pl.col("cover_time").is_null() | (pl.col("run_time") >= pl.col("cover_time")))
-        .sort(["run_time", "seq"], descending=[True, False])
-        .unique("id", keep="first", maintain_order=True)
-    )
     handles = (
         users.sort("fetched_at").unique(["run", "account_id"], keep="last").select("run", "account_id", "username")
     )
-    posts = posts.join(handles, on=["run", "account_id"], how="left")
-    posts = posts.with_columns(_account_names(source).alias("account_name"))
     # the originals as the run's answers for the account gave them, first answer first (as the run looked them up)
     included = (
         pages.sort("timeline", "seq", descending=[True, False])
@@ -288,8 +332,48 @@ def _tweet_insights(
             *(pl.col(group).struct.field(key).alias(name) for name, (group, key) in PRIVATE_METRIC_COLUMNS.items()),
         )
     )
-    rows = tweet_rows(posts, included, private, by=("account_id", "run"), private_keys=("run", "tweet_id"))
-    return rows, _ranges(covered.select("account_id", "day")), answers, posts_read
+    answers = sum(len(lines) for lines in kinds.values())
+    return _PostReads(posts, included, private, handles, covered, answers, posts_read)
+
+
+def _rows(reads: _PostReads, posts: pl.DataFrame, source: SourceConfig, each: Sequence[str] = ("id",)) -> pl.DataFrame:
+    """tweet_insights rows of these reads, each with its own run's handles, originals and owned metrics."""
+    posts = posts.join(reads.handles, on=["run", "account_id"], how="left")
+    posts = posts.with_columns(_account_names(source).alias("account_name"))
+    return tweet_rows(
+        posts, reads.included, reads.private, by=("account_id", "run"), private_keys=("run", "tweet_id"), each=each
+    )
+
+
+def _tweet_insights(
+    files: list[Path], source: SourceConfig, first: dt.date, last: dt.date
+) -> tuple[pl.DataFrame, list[Slice], int, int]:
+    reads = _post_reads(files, first, last)
+    posts = (
+        reads.posts.with_columns(pl.col("created_at").str.slice(0, 10).str.to_date().alias("day"))
+        .join(reads.covered, on=["account_id", "day"], how="left")
+        .filter(pl.col("cover_time").is_null() | (pl.col("run_time") >= pl.col("cover_time")))
+        .sort(["run_time", "seq"], descending=[True, False])
+        .unique("id", keep="first", maintain_order=True)
+    )
+    rows = _rows(reads, posts, source)
+    return rows, _ranges(reads.covered.select("account_id", "day")), reads.answers, reads.posts_read
+
+
+def _metrics_history(
+    files: list[Path], source: SourceConfig, first: dt.date, last: dt.date
+) -> tuple[pl.DataFrame, int, int]:
+    """Every post created first..last, as each UTC day's last read saw it (the history keeps one a day)."""
+    reads = _post_reads(files, first, last)
+    observed = pl.col("fetched_at").dt.date()  # fetched_at is UTC
+    posts = reads.posts.with_columns(observed.alias("observed_date"))
+    posts = posts.sort(["fetched_at", "seq"], descending=[True, False])  # a day's last read first
+    rows = _rows(reads, posts, source, each=("id", "observed_date"))
+    history = rows.with_columns(
+        observed.alias("observed_date"),
+        (observed - pl.col("created_date")).dt.total_days().cast(pl.Int32).alias("age_days"),
+    ).select(TWEET_METRICS_HISTORY_TABLE.column_names)
+    return history, reads.answers, reads.posts_read
 
 
 def _each_day(frame: pl.DataFrame, name: str, first: dt.date, last: dt.date) -> pl.DataFrame:

@@ -83,10 +83,10 @@ def _exploded(pending: Sequence[PendingPosts]) -> tuple[pl.DataFrame, pl.DataFra
     return data, included.drop("first_day", "last_day", "username", "account_name"), read
 
 
-def _with_types(data: pl.DataFrame) -> pl.DataFrame:
-    """Each post once, with its reference types as one list column, taken once (three list.eval
-    passes cost more); _referenced reads it."""
-    return data.unique("id", keep="first", maintain_order=True).with_columns(
+def _with_types(data: pl.DataFrame, each: Sequence[str] = ("id",)) -> pl.DataFrame:
+    """Each post once (once per each), with its reference types as one list column, taken once
+    (three list.eval passes cost more); _referenced reads it."""
+    return data.unique(list(each), keep="first", maintain_order=True).with_columns(
         pl.col("referenced_tweets").list.eval(pl.element().struct.field("type")).alias("types")
     )
 
@@ -153,18 +153,20 @@ def tweet_rows(
     private: pl.DataFrame | None,
     by: Sequence[str] = ("account_id",),
     private_keys: Sequence[str] = ("tweet_id",),
+    each: Sequence[str] = ("id",),
 ) -> pl.DataFrame:
     """tweet_insights rows from exploded posts (with account_id, username, account_name, fetched_at)
     and the referenced posts of the same answers; a retweet's original is looked up among the
     referenced posts of its own group (by: the account, and for a rebuild the run that read it).
-    private: the owned-only columns by private_keys, when there are any."""
+    private: the owned-only columns by private_keys, when there are any. each: what makes a row
+    (a post; for the metrics history, a post and the UTC day of its read)."""
     retweeted = (
         pl.col("referenced_tweets")
         .list.eval(pl.element().filter(pl.element().struct.field("type") == "retweeted").struct.field("id"))
         .list.first()
     )
     keys = [*by, "original_tweet_id"]
-    frame = _with_types(data).select(
+    frame = _with_types(data, each).select(
         *_post_columns(),
         *(pl.col(c) for c in by if c != "account_id"),
         pl.col("account_id"),
