@@ -41,6 +41,7 @@ from ..warehouse.tables import (
     ACCOUNT_INSIGHTS_TABLE,
     ACCOUNT_REGISTRY_TABLE,
     ACCOUNT_STATUS_TABLE,
+    ENGAGEMENT_SQL,
     TWEET_INSIGHTS_TABLE,
     TWEET_METRICS_HISTORY_TABLE,
     UTC_TS,
@@ -710,20 +711,18 @@ def _still_moving(
     (one a UTC day) and the stored row's own. A post read today already is not read again."""
     history = store.table(TWEET_METRICS_HISTORY_TABLE)
     ensure_table(conn, history, {})
-    engagement = (
-        "coalesce(like_count, 0) + coalesce(own_retweet_count, 0) + coalesce(reply_count, 0) + coalesce(quote_count, 0)"
-    )
+    posts = store.table(TWEET_INSIGHTS_TABLE).qualified
     rows = conn.execute(
-        f"WITH p AS (SELECT tweet_id, account_id, created_at FROM {store.table(TWEET_INSIGHTS_TABLE).qualified} "
+        f"WITH p AS (SELECT tweet_id, account_id, created_at FROM {posts} "
         "WHERE account_id IN (SELECT unnest(?::VARCHAR[])) AND created_date BETWEEN ? AND ? "
         "AND created_date IN (SELECT unnest(?::DATE[]))), "
-        f"r AS (SELECT tweet_id, fetched_at, {engagement} AS e FROM {history.qualified} "
+        f"r AS (SELECT tweet_id, fetched_at, {ENGAGEMENT_SQL} AS e FROM {history.qualified} "
         "WHERE tweet_id IN (SELECT tweet_id FROM p) "
-        f"UNION ALL SELECT tweet_id, fetched_at, {engagement} FROM {store.table(TWEET_INSIGHTS_TABLE).qualified} "
+        f"UNION ALL SELECT tweet_id, fetched_at, {ENGAGEMENT_SQL} FROM {posts} "
         "WHERE tweet_id IN (SELECT tweet_id FROM p)), "
         # the last read of each UTC day: X bills a post once a day, and the history keeps one a day
         "d AS (SELECT tweet_id, arg_max(fetched_at, fetched_at) AS at, arg_max(e, fetched_at) AS e "
-        "FROM r GROUP BY tweet_id, (fetched_at AT TIME ZONE 'UTC')::DATE) "
+        f"FROM r GROUP BY tweet_id, {EPOCH_DAY.format('fetched_at')}) "
         "SELECT p.account_id, p.tweet_id, epoch(p.created_at), "
         "list(epoch(d.at) ORDER BY d.at), list(d.e ORDER BY d.at) "
         "FROM p JOIN d USING (tweet_id) GROUP BY ALL ORDER BY p.tweet_id",
