@@ -28,7 +28,7 @@ import polars as pl
 
 from ..log import Log
 from ..warehouse.archive import archive_files, archive_root, lines_of, split_line
-from ..warehouse.store import Scope, Slice, Store, ensure_table, write_rows
+from ..warehouse.store import Scope, Slice, Store, ensure_table, record_observations, write_rows
 from ..warehouse.tables import (
     ACCOUNT_INSIGHTS,
     ACCOUNT_INSIGHTS_TABLE,
@@ -143,27 +143,17 @@ def _rebuild_history(
     store: Store, source: SourceConfig, root: Path, first: dt.date, last: dt.date, log: Log
 ) -> RebuildResult:
     """tweet_metrics_history of the posts created first..last: each UTC day's last archived read of a
-    post replaces that day's observation; observations the archive holds no read for are kept."""
+    post replaces that day's observation, as a run records it; observations the archive holds no
+    read for are kept."""
     files = archive_files(root, TWEET_INSIGHTS, since=first)  # tweet_insights runs write the history
     rows, answers, posts = _metrics_history(files, source, first, last)
     rows = with_default_schema(rows, source.default_schema)
     target = store.table(TWEET_METRICS_HISTORY_TABLE)
-    observed = sorted(set(rows.get_column("observed_date").to_list()))
+    observed = sorted(set(rows.get_column("fetched_at").dt.date().to_list()))  # fetched_at is UTC
 
     def body(conn: duckdb.DuckDBPyConnection) -> int:
         ensure_table(conn, target, source.default_schema)
-        if not rows.height:
-            return 0
-        conn.register("_rebuilt", rows.to_arrow())
-        try:
-            conn.execute(
-                f"DELETE FROM {target.qualified} AS h USING _rebuilt AS r "
-                "WHERE h.observed_date = r.observed_date AND h.tweet_id = r.tweet_id"
-            )
-            conn.execute(f"INSERT INTO {target.qualified} BY NAME SELECT * FROM _rebuilt")
-        finally:
-            conn.unregister("_rebuilt")
-        return rows.height
+        return record_observations(conn, target, rows, list(source.default_schema))
 
     written = store.write(log, [Scope(target, observed)], body)
     log.info(
@@ -363,17 +353,13 @@ def _tweet_insights(
 def _metrics_history(
     files: list[Path], source: SourceConfig, first: dt.date, last: dt.date
 ) -> tuple[pl.DataFrame, int, int]:
-    """Every post created first..last, as each UTC day's last read saw it (the history keeps one a day)."""
+    """tweet_insights rows of every post created first..last, one per UTC day it was read: that
+    day's last read (record_observations makes them the history's rows)."""
     reads = _post_reads(files, first, last)
-    observed = pl.col("fetched_at").dt.date()  # fetched_at is UTC
-    posts = reads.posts.with_columns(observed.alias("observed_date"))
+    posts = reads.posts.with_columns(pl.col("fetched_at").dt.date().alias("observed_date"))  # fetched_at is UTC
     posts = posts.sort(["fetched_at", "seq"], descending=[True, False])  # a day's last read first
     rows = _rows(reads, posts, source, each=("id", "observed_date"))
-    history = rows.with_columns(
-        observed.alias("observed_date"),
-        (observed - pl.col("created_date")).dt.total_days().cast(pl.Int32).alias("age_days"),
-    ).select(TWEET_METRICS_HISTORY_TABLE.column_names)
-    return history, reads.answers, reads.posts_read
+    return rows, reads.answers, reads.posts_read
 
 
 def _each_day(frame: pl.DataFrame, name: str, first: dt.date, last: dt.date) -> pl.DataFrame:

@@ -351,6 +351,7 @@ def record_observations(
 ) -> int:
     """Inside the caller's transaction: each post read (a tweet_insights row) becomes its UTC day's
     observation; a second read the same day replaces that day's row, earlier days are never touched.
+    Rows may hold a post's reads of several days (a rebuild): each day keeps its last.
     Posts X reports as deleted leave the history too (X's terms: deleted content is not kept)."""
     with incoming_rows(conn, rows) as incoming:
         count = 0
@@ -358,12 +359,13 @@ def record_observations(
             columns = ", ".join(f'"{c}"' for c in extra)
             observed = EPOCH_DAY.format("fetched_at")
             conn.execute(
-                f"CREATE OR REPLACE TEMP TABLE _observed AS SELECT DISTINCT ON (tweet_id) {observed} AS observed_date, "
+                f"CREATE OR REPLACE TEMP TABLE _observed AS SELECT DISTINCT ON (observed_date, tweet_id) "
+                f"{observed} AS observed_date, "
                 "tweet_id, account_id, username, account_name, created_date, "
                 f"({observed} - created_date)::INTEGER AS age_days, "
                 "is_retweet, like_count, retweet_count, own_retweet_count, reply_count, quote_count, "
                 f"bookmark_count, impression_count, fetched_at{', ' + columns if columns else ''} "
-                f"FROM {incoming} ORDER BY tweet_id, fetched_at DESC"
+                f"FROM {incoming} ORDER BY observed_date, tweet_id, fetched_at DESC"
             )
             conn.execute(
                 f"DELETE FROM {history.qualified} AS h USING _observed AS o "
