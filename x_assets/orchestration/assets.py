@@ -33,6 +33,7 @@ from .shape import DEFAULT_SHAPE, SourceShape
 
 KINDS = {"x", "duckdb", "polars"}
 ACCOUNTS_CHECK = "accounts_accounted_for"  # the check that needs the accounts a run read
+REBUILT = "a rebuild from the archive reads no account"
 
 # The schedules load yesterday at 00:30 and re-read the lookback at 01:00 UTC; by 03:00 both
 # tables should have been written that day, or something is wrong.
@@ -170,13 +171,7 @@ def _rebuilt(
     details = {"archived_answers": result.answers, "archive_files": result.files}
     metadata = partition_truth(context, result.days, per_day, run, details)
     checks = [
-        dg.AssetCheckResult(
-            check_name=c.check_name,
-            passed=True,
-            severity=c.severity,
-            metadata={"offending_rows": 0, "skipped": "a rebuild from the archive reads no account"},
-            description="Not judged by a rebuild, which reads no account: the runs that read X judged it.",
-        )
+        _not_judged(c.check_name, c.severity, REBUILT, "Not judged by a rebuild (the runs that read X judged it)")
         if c.check_name == ACCOUNTS_CHECK
         else c
         for c in checks_of(context, store, table, first, last, [], follower_drop_warn)
@@ -247,16 +242,19 @@ def tag_cost(context: dg.AssetExecutionContext, result: LoadResult) -> None:
 
 
 def skipped_checks(table: Table, reason: str) -> list[dg.AssetCheckResult]:
-    return [
-        dg.AssetCheckResult(
-            check_name=check.name,
-            passed=True,
-            severity=check.severity,
-            metadata={"offending_rows": 0, "skipped": reason},
-            description=f"Nothing written, nothing to check: {reason}.",
-        )
-        for check in CHECKS[table.name]
-    ]
+    said = "Nothing written, nothing to check"
+    return [_not_judged(check.name, check.severity, reason, said) for check in CHECKS[table.name]]
+
+
+def _not_judged(name: str, severity: dg.AssetCheckSeverity, reason: str, said: str) -> dg.AssetCheckResult:
+    """A check that was not run, saying so (the UI has no third state between passed and failed)."""
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=True,
+        severity=severity,
+        metadata={"offending_rows": 0, "skipped": reason},
+        description=f"{said}: {reason}.",
+    )
 
 
 def checks_of(
